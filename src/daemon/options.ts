@@ -1,0 +1,175 @@
+/**
+ * Command-line options, compatible with C xenstored's (so `XENSTORED=` in
+ * xencommons can point at us with the same XENSTORED_ARGS), plus our own
+ * long options. Parsing uses Node's `util.parseArgs`.
+ */
+import { parseArgs } from "node:util";
+import { REL_PATH_MAX } from "../protocol/messages.js";
+import { Quotas } from "../quota/quotas.js";
+
+export interface DaemonOptions {
+  foreground: boolean;
+  pidFile: string | null;
+  traceFile: string | null;
+  verbose: boolean;
+  outputPid: boolean;
+  keepOrphans: boolean;
+  privDomid: number;
+  masterDomid: number;
+  quotas: Quotas;
+  /** Seconds an unread event to an unprivileged domain is kept (accepted; guests arrive later). */
+  watchEventTimeout: number;
+  domains: string | null;
+  domainsFile: string | null;
+  socketPath: string;
+  roSocketPath: string | null;
+}
+
+export class UsageError extends Error {}
+
+export const USAGE = `Usage:
+
+  tsxenstored <options>
+
+where options may include:
+
+  -D, --no-domain-init    accepted for compatibility (no hypervisor to initialise),
+  -F, --pid-file <file>   giving a file for the daemon's pid to be written,
+  -H, --help              to output this message,
+  -N, --no-fork           to request that the daemon does not fork,
+  -P, --output-pid        to request that the pid of the daemon is output,
+  -T, --trace-file <file> giving the file for logging, and
+  -E, --entry-nb <nb>     limit the number of entries per domain,
+  -S, --entry-size <size> limit the size of entry per domain, and
+  -W, --watch-nb <nb>     limit the number of watches per domain,
+  -t, --transaction <nb>  limit the number of transaction allowed per domain,
+  -A, --perm-nb <nb>      limit the number of permissions per node,
+  -M, --path-max <chars>  limit the allowed Xenstore node path length,
+  -Q, --quota <what>=<nb> set the quota <what> to the value <nb>, allowed
+                          quotas are: nodes, watches, outstanding, memory,
+                          transactions, transaction-nodes, node-permissions,
+                          path-max, node-size
+  -q, --quota-soft <what>=<nb> set a soft quota <what> to the value <nb>,
+                          causing a warning if the limit is violated; allowed
+                          quotas are: memory
+  -w, --timeout <what>=<seconds>   set the timeout in seconds for <what>,
+                          allowed timeout candidates are:
+                          watch-event: time a watch-event is kept pending
+  -R, --no-recovery       accepted for compatibility,
+  -I, --internal-db [on|off] accepted for compatibility (the store is always
+                          in memory),
+  -K, --keep-orphans      don't delete nodes owned by a domain when the
+                          domain is deleted (this is a security risk!)
+  -p, --priv-domid <id>   an additional privileged (control) domain,
+  -m, --master-domid <id> the domain xenstored belongs to (default 0),
+  -e, --event <port>      accepted for compatibility,
+  -V, --verbose           to request verbose execution.
+
+tsxenstored options:
+      --domains <list>    domids the emulated hypervisor reports as existing,
+                          e.g. "0-1023" (default: every domid below 32752)
+      --domains-file <f>  the same list read from a file at every query
+
+Environment: XENSTORED_RUNDIR (default /var/run/xenstored) holds "socket"
+and "socket_ro"; XENSTORED_PATH overrides the read-write socket's path.
+`;
+
+function int(name: string, v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 0x7fffffff) throw new UsageError(`invalid parameter value "${v}" for ${name}`);
+  return Number(v);
+}
+
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions | "help" {
+  // -I/--internal-db takes an optional argument, which parseArgs cannot express.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if ((a === "-I" || a === "--internal-db") && (argv[i + 1] === "on" || argv[i + 1] === "off")) i++;
+    if (a.startsWith("--internal-db=")) continue;
+    args.push(a === "--internal-db" ? "-I" : a);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        "no-domain-init": { type: "boolean", short: "D" },
+        "entry-nb": { type: "string", short: "E" },
+        "pid-file": { type: "string", short: "F" },
+        event: { type: "string", short: "e" },
+        "master-domid": { type: "string", short: "m" },
+        help: { type: "boolean", short: "H" },
+        "no-fork": { type: "boolean", short: "N" },
+        "priv-domid": { type: "string", short: "p" },
+        "output-pid": { type: "boolean", short: "P" },
+        "entry-size": { type: "string", short: "S" },
+        "trace-file": { type: "string", short: "T" },
+        transaction: { type: "string", short: "t" },
+        "perm-nb": { type: "string", short: "A" },
+        "path-max": { type: "string", short: "M" },
+        quota: { type: "string", short: "Q", multiple: true },
+        "quota-soft": { type: "string", short: "q", multiple: true },
+        timeout: { type: "string", short: "w", multiple: true },
+        "no-recovery": { type: "boolean", short: "R" },
+        "internal-db": { type: "boolean", short: "I" },
+        "keep-orphans": { type: "boolean", short: "K" },
+        verbose: { type: "boolean", short: "V" },
+        "watch-nb": { type: "string", short: "W" },
+        "live-update": { type: "boolean", short: "U" },
+        domains: { type: "string" },
+        "domains-file": { type: "string" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return "help";
+  if (parsed.positionals.length) throw new UsageError("No arguments desired");
+  if (v["live-update"]) throw new UsageError("live update (-U) is not supported yet");
+
+  const quotas = new Quotas();
+  if (v["entry-nb"] !== undefined) quotas.set("nodes", int("-E", v["entry-nb"]));
+  if (v["entry-size"] !== undefined) quotas.set("node-size", int("-S", v["entry-size"]));
+  if (v["watch-nb"] !== undefined) quotas.set("watches", int("-W", v["watch-nb"]));
+  if (v.transaction !== undefined) quotas.set("transactions", int("-t", v.transaction));
+  if (v["perm-nb"] !== undefined) quotas.set("node-permissions", int("-A", v["perm-nb"]));
+  if (v["path-max"] !== undefined) quotas.set("path-max", Math.min(REL_PATH_MAX, int("-M", v["path-max"])));
+  for (const q of v.quota ?? []) {
+    const err = quotas.applyOption(q, "hard");
+    if (err) throw new UsageError(err);
+  }
+  for (const q of v["quota-soft"] ?? []) {
+    const err = quotas.applyOption(q, "soft");
+    if (err) throw new UsageError(err);
+  }
+  let watchEventTimeout = 20;
+  for (const t of v.timeout ?? []) {
+    const eq = t.indexOf("=");
+    if (eq < 0) throw new UsageError("timeouts must be specified via <what>=<seconds>");
+    if (t.slice(0, eq) !== "watch-event") throw new UsageError(`unknown timeout "${t}"`);
+    watchEventTimeout = int("-w", t.slice(eq + 1));
+  }
+
+  const rundir = env.XENSTORED_RUNDIR || "/var/run/xenstored";
+  const socketPath = env.XENSTORED_PATH || `${rundir}/socket`;
+  return {
+    foreground: true,
+    pidFile: v["pid-file"] ?? null,
+    traceFile: v["trace-file"] ?? null,
+    verbose: v.verbose ?? false,
+    outputPid: v["output-pid"] ?? false,
+    keepOrphans: v["keep-orphans"] ?? false,
+    privDomid: v["priv-domid"] !== undefined ? int("-p", v["priv-domid"]) : 0,
+    masterDomid: v["master-domid"] !== undefined ? int("-m", v["master-domid"]) : 0,
+    quotas,
+    watchEventTimeout,
+    domains: v.domains ?? null,
+    domainsFile: v["domains-file"] ?? null,
+    socketPath,
+    // Beside the read-write socket: <rundir>/socket_ro by default.
+    roSocketPath: `${socketPath}_ro`,
+  };
+}

@@ -1,0 +1,373 @@
+/**
+ * The daemon's state and the request pipeline, independent of any
+ * transport: bytes in (`receive`), framed replies and watch events out
+ * through each connection's `Transport`.
+ *
+ *   transport → codec (PacketParser) → Connection → dispatch → store /
+ *   transactions → watches → back out (Connection queue → Transport)
+ */
+import { DomainRegistry } from "../domains/domains.js";
+import type { Hypervisor } from "../domains/hypervisor.js";
+import { Op, PAYLOAD_MAX, XsError, type Packet } from "../protocol/messages.js";
+import { OversizePacketError, PacketParser } from "../protocol/parser.js";
+import { Quotas } from "../quota/quotas.js";
+import type { Node } from "../store/node.js";
+import { childPath, parentOf, isSpecial } from "../store/path.js";
+import { PERM_READ, permFor, type Perms, type Principal } from "../store/perms.js";
+import { Store } from "../store/store.js";
+import { TreeEditor } from "../store/tree.js";
+import { Match, WatchRegistry } from "../watches/registry.js";
+import { Connection, type ConnectionKind, type Transport } from "./connection.js";
+import { dispatch } from "./dispatch.js";
+import type { ControlHooks } from "./ops/control.js";
+
+export interface CoreOptions {
+  hypervisor: Hypervisor;
+  quotas?: Quotas;
+  /** Control domain besides dom0 (cx -p/--priv-domid). */
+  privDomid?: number;
+  /** cx -K: hand nodes of dead domains to the control domain instead of deleting them. */
+  keepOrphans?: boolean;
+  historyLength?: number;
+  /** Per-message trace hook (-T). */
+  trace?: (conn: Connection, direction: "IN" | "OUT", packet: Packet) => void;
+  /** Diagnostics (CONTROL print, verbose). */
+  log?: (line: string) => void;
+  /** Trace-file actions for CONTROL log/logfile/memreport. */
+  control?: ControlHooks;
+}
+
+const NO_CONTROL: ControlHooks = {
+  logOn() {},
+  logOff() {},
+  setLogFile() {},
+  memReport: () => false,
+};
+
+/** Who may read an event's node: cx `watch_permitted` inputs. */
+export interface EventAccess {
+  /** ACL before the change (SET_PERMS, transaction first access). */
+  readonly oldPerms?: Perms | undefined;
+  /** ACL of the node (absent: the node is gone and had no old ACL). */
+  readonly nodePerms?: Perms | undefined;
+  readonly parentPerms?: Perms | undefined;
+}
+
+interface InputState {
+  readonly parser: PacketParser;
+  readonly inbox: Packet[];
+  /** Transport asked us to stop writing until it drains. */
+  writeBlocked: boolean;
+}
+
+export class Core {
+  readonly store: Store;
+  readonly domains: DomainRegistry;
+  readonly quotas: Quotas;
+  readonly watches = new WatchRegistry<Connection>();
+  readonly privDomid: number;
+  readonly keepOrphans: boolean;
+  private readonly connections = new Map<Connection, InputState>();
+  private nextConnSeq = 1;
+  /** Connections with queued output to flush after the current batch. */
+  private readonly dirty = new Set<Connection>();
+  /** Events raised by the request being processed, delivered after its reply. */
+  private readonly raised: { conn: Connection; payload: Buffer; special: boolean }[] = [];
+  readonly trace: CoreOptions["trace"];
+  readonly log: (line: string) => void;
+  readonly control: ControlHooks;
+  /** Counters for CONTROL and benchmarks. */
+  readonly stats = { requests: 0, events: 0, commits: 0, conflicts: 0 };
+
+  constructor(opts: CoreOptions) {
+    this.privDomid = opts.privDomid ?? 0;
+    this.keepOrphans = opts.keepOrphans ?? false;
+    this.quotas = opts.quotas ?? new Quotas();
+    this.store = new Store({ privDomid: this.privDomid, historyLength: opts.historyLength ?? 64 });
+    this.domains = new DomainRegistry(opts.hypervisor);
+    // dom0's own connection is introduced at start (cx dom0_init).
+    this.domains.introduce(0, "0", 1);
+    this.trace = opts.trace;
+    this.log = opts.log ?? (() => {});
+    this.control = opts.control ?? NO_CONTROL;
+  }
+
+  /** Is this domid a control domain (cx `domid_is_unprivileged` negated)? */
+  isPrivilegedDomid(domid: number): boolean {
+    return domid === 0 || domid === this.privDomid;
+  }
+
+  private open(kind: ConnectionKind, domid: number, transport: Transport, readonly: boolean): Connection {
+    const conn = new Connection(
+      this.nextConnSeq++,
+      kind,
+      domid,
+      kind === "socket" ? () => true : () => this.isPrivilegedDomid(domid),
+      kind === "socket" ? () => null : () => this.domains.get(domid)?.target ?? null,
+      transport,
+      readonly,
+    );
+    this.connections.set(conn, { parser: new PacketParser(), inbox: [], writeBlocked: false });
+    return conn;
+  }
+
+  /** A dom0 client on the Unix socket (privileged, as in cx). */
+  connectSocket(transport: Transport, readonly = false): Connection {
+    return this.open("socket", 0, transport, readonly);
+  }
+
+  /** A guest domain's connection (rings arrive in a later layer; tests use it directly). */
+  connectDomain(domid: number, transport: Transport): Connection {
+    return this.open("domain", domid, transport, false);
+  }
+
+  /** Tear down a connection's state: its watches and transactions go with it. */
+  disconnect(conn: Connection): void {
+    if (!this.connections.has(conn)) return;
+    this.watches.removeAll(conn);
+    conn.transactions.clear();
+    this.connections.delete(conn);
+    this.dirty.delete(conn);
+    conn.close();
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  allConnections(): IterableIterator<Connection> {
+    return this.connections.keys();
+  }
+
+  /** Bytes arrived from a client: frame them and process what is complete. */
+  receive(conn: Connection, chunk: Buffer): void {
+    const st = this.connections.get(conn);
+    if (!st) return;
+    let packets: Packet[];
+    try {
+      packets = st.parser.push(chunk);
+    } catch (e) {
+      if (e instanceof OversizePacketError) {
+        // cx: a client announcing more than 4096 bytes is dropped (only it).
+        this.log(`connection ${conn.seq}: ${e.message}; closing it`);
+        this.disconnect(conn);
+        return;
+      }
+      throw e;
+    }
+    for (const p of packets) st.inbox.push(p);
+    this.pump(conn);
+  }
+
+  /** The transport can take output again: resume processing held input. */
+  drained(conn: Connection): void {
+    const st = this.connections.get(conn);
+    if (!st) return;
+    st.writeBlocked = false;
+    this.pump(conn);
+  }
+
+  /** Requests waiting because the client is not reading its replies. */
+  held(conn: Connection): number {
+    return this.connections.get(conn)?.inbox.length ?? 0;
+  }
+
+  private blocked(conn: Connection, st: InputState): boolean {
+    if (st.writeBlocked) return true;
+    if (!conn.privileged) {
+      const q = this.quotas.limit("outstanding", conn.domid);
+      if (q && conn.outstanding() >= q) return true;
+    }
+    return false;
+  }
+
+  /** Process queued requests while the client keeps up; then flush output. */
+  private pump(conn: Connection): void {
+    const st = this.connections.get(conn);
+    if (!st) return;
+    while (st.inbox.length && !this.blocked(conn, st) && this.connections.has(conn)) {
+      this.process(conn, st.inbox.shift()!);
+      // Output must reach the transport for `outstanding` to count it.
+      this.flushAll();
+    }
+    this.flushAll();
+  }
+
+  private flushAll(): void {
+    for (const c of this.dirty) {
+      const st = this.connections.get(c);
+      if (!c.flush() && st) st.writeBlocked = true;
+    }
+    this.dirty.clear();
+  }
+
+  /** Handle one request: reply first, then the events it caused. */
+  process(conn: Connection, packet: Packet): void {
+    this.stats.requests++;
+    this.trace?.(conn, "IN", packet);
+    let type: number = packet.type;
+    let payload: Buffer;
+    try {
+      payload = dispatch(this, conn, packet);
+      if (payload.length > PAYLOAD_MAX) throw new XsError("E2BIG");
+    } catch (e) {
+      this.raised.length = 0;
+      if (!(e instanceof XsError)) {
+        // A handler bug must never take the daemon down: answer EIO (as ox).
+        this.log(`internal error handling ${Op[packet.type] ?? packet.type}: ${(e as Error).stack ?? e}`);
+      }
+      type = Op.ERROR;
+      payload = Buffer.from(`${e instanceof XsError ? e.errno : "EIO"}\0`, "latin1");
+    }
+    if (!this.connections.has(conn)) return; // released itself
+    conn.queueReply(type, packet.reqId, packet.txId, payload);
+    this.dirty.add(conn);
+    this.trace?.(conn, "OUT", { type, reqId: packet.reqId, txId: packet.txId, payload });
+    this.deliverRaised();
+  }
+
+  private deliverRaised(): void {
+    for (const ev of this.raised) {
+      if (!this.connections.has(ev.conn)) continue;
+      if (ev.conn.queueEvent(ev.payload, ev.special)) {
+        this.stats.events++;
+        this.dirty.add(ev.conn);
+        this.trace?.(ev.conn, "OUT", { type: Op.WATCH_EVENT, reqId: 0, txId: 0, payload: ev.payload });
+      }
+    }
+    this.raised.length = 0;
+  }
+
+  /** Queue an event for one watch now (the initial event of WATCH). */
+  raise(conn: Connection, eventPath: string, token: string): void {
+    const payload = Buffer.from(`${eventPath}\0${token}\0`, "latin1");
+    if (payload.length > PAYLOAD_MAX) return; // cx drops over-long events (XSA-324)
+    this.raised.push({ conn, payload, special: eventPath.startsWith("@") });
+  }
+
+  /**
+   * A node changed: raise events for every matching watch whose owner may
+   * know (cx `fire_watches` + `watch_permitted`, XSA-115).
+   */
+  fire(path: string, match: Match, access: EventAccess): void {
+    const watches = this.watches.matching(path, match);
+    if (watches.length === 0) return;
+    let lastOwner: Connection | null = null;
+    let allowed = false;
+    for (const w of watches) {
+      if (w.owner !== lastOwner) {
+        lastOwner = w.owner;
+        allowed = mayWatch(w.owner.principal, access);
+      }
+      if (allowed) this.raise(w.owner, path.slice(w.prefixLength), w.token);
+    }
+  }
+
+  /** Perms for the permission check of an event on a special path. */
+  specialAccess(path: string): EventAccess {
+    const base = path.split("/")[0]!;
+    return { nodePerms: this.store.specials.get(base), parentPerms: this.store.root.perms };
+  }
+
+  /** Event access for a node as it is now in the committed tree. */
+  committedAccess(path: string, oldPerms?: Perms): EventAccess {
+    const node: Node | undefined = isSpecial(path) ? undefined : this.store.get(path);
+    const parent = node ? this.store.get(parentOf(path)) : undefined;
+    return { oldPerms, nodePerms: node?.perms, parentPerms: parent?.perms };
+  }
+
+  /** Connections belonging to a guest domain. */
+  private domainConnections(domid: number): Connection[] {
+    return [...this.connections.keys()].filter((c) => c.kind === "domain" && c.domid === domid);
+  }
+
+  /** INTRODUCE resets the domain's connection: watches, transactions, queued output. */
+  resetDomainConnections(domid: number): void {
+    for (const c of this.domainConnections(domid)) {
+      this.watches.removeAll(c);
+      c.transactions.clear();
+      c.discardOutput();
+    }
+  }
+
+  /**
+   * Fire a special watch: the plain name for watches without depth, and
+   * `<name>/<domid>` for depth watches (Xen 4.22 semantics).
+   */
+  fireSpecial(name: string, domid: number | null): void {
+    this.fire(name, Match.NoDepth, this.specialAccess(name));
+    if (domid !== null) this.fire(`${name}/${domid}`, Match.Depth, this.specialAccess(name));
+  }
+
+  /**
+   * A domain goes away (RELEASE, or death): its connections are dropped
+   * first so they see nothing of the cleanup, the nodes it owns are deleted
+   * (or handed to the control domain with -K), ACL entries naming it stop
+   * matching, and @releaseDomain fires.
+   */
+  releaseDomain(domid: number): void {
+    for (const c of this.domainConnections(domid)) this.disconnect(c);
+    const editor = new TreeEditor(this.store.root);
+    if (this.keepOrphans) {
+      // cx -K: every node it owned now belongs to the control domain.
+      editor.mapPerms((p) => (p.owner === domid ? p.withOwner(this.privDomid) : p).ignoring(domid));
+    } else {
+      // Top-most owned nodes, in tree order; each goes with its subtree.
+      const owned: string[] = [];
+      const stack: [string, Node][] = [["/", this.store.root]];
+      while (stack.length) {
+        const [path, node] = stack.pop()!;
+        if (node.perms.owner === domid && path !== "/") {
+          owned.push(path);
+          continue;
+        }
+        const kids = node.children ? node.children.nodes() : [];
+        for (let i = kids.length - 1; i >= 0; i--) stack.push([childPath(path, kids[i]!.name), kids[i]!]);
+      }
+      for (const path of owned) {
+        const removed = editor.remove(path) ?? [];
+        for (const r of removed) {
+          this.fire(r.path, r.path === path ? Match.Subtree : Match.Exact, { nodePerms: r.node.perms, parentPerms: r.parentPerms });
+        }
+      }
+      editor.mapPerms((p) => p.ignoring(domid));
+    }
+    this.store.commit(editor);
+    for (const [name, perms] of this.store.specials) this.store.specials.set(name, perms.withoutDomain(domid, this.privDomid));
+    this.domains.remove(domid);
+    this.quotas.forget(domid);
+    this.fireSpecial("@releaseDomain", domid);
+  }
+
+  /** Bytes of nodes a domain owns, by cx's node size formula. */
+  memoryOwnedBy(domid: number): number {
+    let bytes = 0;
+    const stack: Node[] = [this.store.root];
+    while (stack.length) {
+      const n = stack.pop()!;
+      if (n.perms.owner === domid) bytes += n.size;
+      if (n.children) stack.push(...n.children.nodes());
+    }
+    return bytes;
+  }
+
+  /** CONTROL check: verify the ownership tally against the tree, repair it if wrong. */
+  checkStore(): boolean {
+    const counts = this.store.recount();
+    let good = true;
+    for (const [d, n] of counts) if (this.store.ownedBy(d) !== n) good = false;
+    if (!good) {
+      this.log("check: node ownership counts were inconsistent; repaired");
+      this.store.resetOwnership(counts);
+    }
+    return good;
+  }
+}
+
+function mayWatch(who: Principal, a: EventAccess): boolean {
+  if (a.oldPerms && permFor(who, a.oldPerms) & PERM_READ) return true;
+  if (!a.nodePerms) return false;
+  if (permFor(who, a.nodePerms) & PERM_READ) return true;
+  if (!a.parentPerms) return false;
+  return (permFor(who, a.parentPerms) & PERM_READ) !== 0;
+}

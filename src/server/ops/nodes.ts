@@ -1,0 +1,227 @@
+/**
+ * The node operations: READ, DIRECTORY, DIRECTORY_PART, GET_PERMS, WRITE,
+ * MKDIR, RM and SET_PERMS, with C xenstored's argument parsing, error
+ * precedence, quota checks and watch events.
+ */
+import { DOMID_ANY } from "../../protocol/messages.js";
+import { atou, countStrings, oneArg, splitFirst, splitStrings } from "../../protocol/payload.js";
+import { Node } from "../../store/node.js";
+import { baseName, isSpecial, parentOf } from "../../store/path.js";
+import { PERM_OWNER, PERM_READ, PERM_WRITE, Perms, parsePermStrings, permFor } from "../../store/perms.js";
+import { CHILDREN, EXISTS, PERMS, VALUE } from "../../transactions/view.js";
+import { Match } from "../../watches/registry.js";
+import { accessNow, errnoOf, fail, getNode, nodePath, ok, specialPath, type Request } from "../request.js";
+
+export function read(req: Request): Buffer {
+  const path = nodePath(req, oneArg(req.payload));
+  const node = getNode(req, path, PERM_READ);
+  req.view.observe(path, VALUE);
+  return Buffer.from(node.value, "latin1");
+}
+
+export function directory(req: Request): Buffer {
+  const path = nodePath(req, oneArg(req.payload));
+  const node = getNode(req, path, PERM_READ);
+  req.view.observe(path, CHILDREN);
+  return node.children ? node.children.listing() : EMPTY;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * DIRECTORY_PART `<path>|<offset>|`: `<generation>|` then as many whole
+ * child names from byte `offset` as fit, with an extra empty string after
+ * the last chunk (cx `send_directory_part`).
+ */
+export function directoryPart(req: Request): Buffer {
+  if (countStrings(req.payload) !== 2) fail("EINVAL");
+  const [rawPath, rawOffset] = splitStrings(req.payload) as [string, string];
+  const path = nodePath(req, rawPath);
+  const node = getNode(req, path, PERM_READ);
+  req.view.observe(path, CHILDREN);
+  const listing = node.children ? node.children.listing() : EMPTY;
+  const gen = Buffer.from(`${node.children ? node.children.namesVersion : 0}\0`, "latin1");
+  const off = atou(rawOffset);
+  if (off >= listing.length) return Buffer.concat([gen, Buffer.from([0])]);
+  const maxlen = 4096 - gen.length - 1;
+  let len = 0;
+  let pos = off;
+  for (;;) {
+    let end = listing.indexOf(0, pos);
+    if (end < 0) end = listing.length;
+    const nameLen = end - pos;
+    if (len + nameLen >= maxlen) break;
+    len += nameLen + 1;
+    pos = end + 1;
+    if (off + len >= listing.length) break;
+  }
+  const parts = [gen, listing.subarray(off, off + len)];
+  if (off + len >= listing.length) parts.push(Buffer.from([0]));
+  return Buffer.concat(parts);
+}
+
+export function getPerms(req: Request): Buffer {
+  const raw = oneArg(req.payload);
+  if (raw !== null && isSpecial(raw)) return permsReply(specialPerms(req, specialPath(raw), PERM_READ));
+  const path = nodePath(req, raw);
+  const node = getNode(req, path, PERM_READ);
+  req.view.observe(path, PERMS);
+  return permsReply(node.perms);
+}
+
+function permsReply(perms: Perms): Buffer {
+  return Buffer.from(perms.toStrings().map((s) => `${s}\0`).join(""), "latin1");
+}
+
+/** ACL of a special `@` path the caller needs `perm` on (Xen 4.22: they are nodes). */
+function specialPerms(req: Request, path: string, perm: number): Perms {
+  const perms = req.core.store.specials.get(path);
+  if (!perms) fail("ENOENT");
+  if ((permFor(req.principal, perms) & perm) !== perm) fail("EACCES");
+  return perms;
+}
+
+/** Unprivileged callers may not store nodes of `node-size` bytes or more. */
+function checkNodeSize(req: Request, node: Node): void {
+  if (req.principal.privileged) return;
+  if (req.core.quotas.reached("node-size", req.conn.domid, node.size)) fail("ENOSPC");
+}
+
+/**
+ * Create `path` (and missing ancestors) after the quota checks cx makes in
+ * `create_node`, then raise its event.
+ */
+function create(req: Request, path: string, value: string, mkdir: boolean): void {
+  const { view, principal, core } = req;
+  if (!principal.privileged) {
+    // How many nodes will be created, and the existing ancestor gaining a child.
+    let missing = 1;
+    let anchor = parentOf(path);
+    while (!view.get(anchor)) {
+      missing++;
+      anchor = parentOf(anchor);
+    }
+    const owned = view.ownedForQuota(principal.domid);
+    const needed = view.transactional ? 1 : missing;
+    if (core.quotas.reached("nodes", principal.domid, owned + needed - 1)) fail("ENOSPC");
+    const a = view.get(anchor)!;
+    checkNodeSize(req, new Node("", value, a.perms.withOwner(principal.domid), null, 0));
+    // The existing ancestor is rewritten with one more child name.
+    view.observe(anchor, CHILDREN);
+    const grows = baseName(missing === 1 ? path : firstBelow(path, anchor)).length + 1;
+    if (core.quotas.reached("node-size", principal.domid, a.size + grows)) fail("ENOSPC");
+  }
+  if (mkdir) view.mkdir(path);
+  else view.write(path, value);
+  changed(req, path, Match.Subtree);
+}
+
+/** Raise (or, in a transaction, queue) the event for a changed node. */
+function changed(req: Request, path: string, match: Match, oldPerms?: Perms): void {
+  if (req.tx) req.tx.queueEvent(path, match === Match.Exact);
+  else req.core.fire(path, match, accessNow(req.view, path, oldPerms));
+}
+
+export function write(req: Request): Buffer {
+  const split = splitFirst(req.payload);
+  if (!split) fail("EINVAL");
+  const path = nodePath(req, split.first);
+  const value = split.rest.toString("latin1");
+  let existing: Node | null = null;
+  try {
+    existing = getNode(req, path, PERM_WRITE);
+  } catch (e) {
+    if (errnoOf(e) !== "ENOENT") throw e;
+  }
+  if (!existing) {
+    create(req, path, value, false);
+    return ok();
+  }
+  if (!req.principal.privileged) {
+    req.view.observe(path, CHILDREN);
+    checkNodeSize(req, existing.withValue(value));
+  }
+  req.view.write(path, value);
+  changed(req, path, Match.Subtree);
+  return ok();
+}
+
+export function mkdir(req: Request): Buffer {
+  const path = nodePath(req, oneArg(req.payload));
+  try {
+    getNode(req, path, PERM_WRITE);
+    // Already there: nothing to do, and no event.
+    req.view.observe(path, EXISTS);
+    return ok();
+  } catch (e) {
+    if (errnoOf(e) !== "ENOENT") throw e;
+  }
+  create(req, path, "", true);
+  return ok();
+}
+
+export function rm(req: Request): Buffer {
+  const path = nodePath(req, oneArg(req.payload));
+  try {
+    getNode(req, path, PERM_WRITE);
+  } catch (e) {
+    if (errnoOf(e) !== "ENOENT") throw e;
+    // Already gone: fine, as long as the parent exists.
+    const parent = parentOf(path);
+    const there = req.view.get(parent);
+    req.view.observe(parent, EXISTS);
+    if (!there) fail("ENOENT");
+    return ok();
+  }
+  if (path === "/") fail("EINVAL");
+  req.view.get(parentOf(path));
+  req.view.observe(parentOf(path), EXISTS);
+  const removed = req.view.remove(path);
+  // Deepest first: each removed descendant to watches exactly on it, then
+  // the removed node itself to watches on it and above (cx `delnode_sub`).
+  for (const r of removed) {
+    const root = r.path === path;
+    if (req.tx) req.tx.queueEvent(r.path, !root);
+    else req.core.fire(r.path, root ? Match.Subtree : Match.Exact, { nodePerms: r.node.perms, parentPerms: r.parentPerms });
+  }
+  return ok();
+}
+
+export function setPerms(req: Request): Buffer {
+  const { core, principal, view } = req;
+  const n = countStrings(req.payload);
+  if (n < 2) fail("EINVAL");
+  if (!principal.privileged && core.quotas.exceeded("node-permissions", req.conn.domid, n - 1)) fail("ENOSPC");
+  const strings = splitStrings(req.payload);
+  const parsed = parsePermStrings(strings.slice(1, n));
+  if (!parsed) fail("EINVAL");
+  // Entries for domains that do not exist are kept but never match (cx XS_PERM_IGNORE).
+  const perms = Perms.of(
+    parsed.map((p) => ({ ...p, ignored: p.id !== DOMID_ANY && !core.domains.findOrCreate(p.id) })),
+  );
+  if (perms.entries[0]!.ignored) fail("ENOENT");
+  const raw = strings[0]!;
+  if (isSpecial(raw)) {
+    specialPerms(req, specialPath(raw), PERM_WRITE | PERM_OWNER);
+    core.store.specials.set(raw, perms);
+    return ok();
+  }
+  const path = nodePath(req, raw);
+  const node = getNode(req, path, PERM_WRITE | PERM_OWNER);
+  view.observe(path, EXISTS);
+  if (!principal.privileged && perms.owner !== node.perms.owner) fail("EPERM");
+  if (!principal.privileged) {
+    view.observe(path, CHILDREN);
+    checkNodeSize(req, node.withPerms(perms));
+  }
+  const old = view.setPerms(path, perms);
+  changed(req, path, Match.Subtree, old);
+  return ok();
+}
+
+/** The path one level below `ancestor` on the way to `path`. */
+function firstBelow(path: string, ancestor: string): string {
+  const start = ancestor === "/" ? 1 : ancestor.length + 1;
+  const end = path.indexOf("/", start);
+  return end < 0 ? path : path.slice(0, end);
+}

@@ -1,0 +1,44 @@
+/** TRANSACTION_START and TRANSACTION_END. */
+import { oneArg } from "../../protocol/payload.js";
+import { Transaction } from "../../transactions/transaction.js";
+import { Match } from "../../watches/registry.js";
+import { fail, ok, str, type Request } from "../request.js";
+
+export function transactionStart(req: Request): Buffer {
+  const { core, conn, principal } = req;
+  // Sent with a live transaction id: transactions do not nest.
+  if (req.tx) fail("EBUSY");
+  if (!principal.privileged && core.quotas.reached("transactions", conn.domid, conn.transactions.size)) fail("ENOSPC");
+  const id = conn.allocateTransactionId();
+  const maxNodes = principal.privileged ? 0 : core.quotas.limit("transaction-nodes", conn.domid);
+  conn.transactions.set(id, new Transaction(id, core.store, principal, { maxNodes }));
+  return str(String(id));
+}
+
+export function transactionEnd(req: Request): Buffer {
+  const { core, conn } = req;
+  const arg = oneArg(req.payload);
+  if (arg !== "T" && arg !== "F") fail("EINVAL");
+  const tx = req.tx;
+  if (!tx) fail("ENOENT");
+  conn.transactions.delete(tx.id);
+  if (arg === "F") return ok();
+  if (tx.failed) fail("ENOMEM");
+  if (tx.conflicts() !== null) {
+    core.stats.conflicts++;
+    fail("EAGAIN");
+  }
+  const editor = tx.replay();
+  // cx checks node quotas of every domain whose count grows, at commit.
+  for (const [domid, delta] of editor.ownerDeltas) {
+    if (delta > 0 && !core.isPrivilegedDomid(domid) && core.quotas.reached("nodes", domid, core.store.ownedBy(domid) + delta)) {
+      fail("ENOSPC");
+    }
+  }
+  core.store.commit(editor);
+  core.stats.commits++;
+  for (const ev of tx.events()) {
+    core.fire(ev.path, ev.exact ? Match.Exact : Match.Subtree, core.committedAccess(ev.path, ev.oldPerms));
+  }
+  return ok();
+}

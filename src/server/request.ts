@@ -1,0 +1,111 @@
+/**
+ * What an op handler gets: the connection, the raw request, and the tree
+ * view the request runs against (the transaction's overlay or the committed
+ * tree). Also the checks every node op shares, written once.
+ */
+import { XsError, type Packet, type XsErrno } from "../protocol/messages.js";
+import type { Node } from "../store/node.js";
+import { absolutize, isValidNodePath, parentOf } from "../store/path.js";
+import { permFor, type Principal } from "../store/perms.js";
+import type { Transaction } from "../transactions/transaction.js";
+import { EXISTS, PERMS, type TreeView } from "../transactions/view.js";
+import type { Connection } from "./connection.js";
+import type { Core, EventAccess } from "./core.js";
+
+export interface Request {
+  readonly core: Core;
+  readonly conn: Connection;
+  readonly packet: Packet;
+  readonly payload: Buffer;
+  readonly view: TreeView;
+  readonly tx: Transaction | null;
+  readonly principal: Principal;
+}
+
+export function fail(errno: XsErrno): never {
+  throw new XsError(errno);
+}
+
+/** The errno of a handler error, or null for anything else. */
+export function errnoOf(e: unknown): XsErrno | null {
+  return e instanceof XsError ? e.errno : null;
+}
+
+const SPECIAL_CHARS = /^@[A-Za-z0-9\-/_@]*$/;
+
+/** A special `@` path argument, or EINVAL for bad characters. */
+export function specialPath(raw: string): string {
+  if (!SPECIAL_CHARS.test(raw)) fail("EINVAL");
+  return raw;
+}
+
+/**
+ * Turn a request path into an absolute node path, or EINVAL (cx
+ * `canonicalize` + `is_valid_nodename`; path-max applies to everyone, as
+ * in cx 4.17).
+ */
+export function nodePath(req: Request, raw: string | null): string {
+  if (raw === null || raw.startsWith("@")) fail("EINVAL");
+  const path = absolutize(raw, req.conn.home);
+  if (!isValidNodePath(path, pathMax(req))) fail("EINVAL");
+  return path;
+}
+
+export function pathMax(req: Request): number {
+  const q = req.principal.privileged ? req.core.quotas.hard["path-max"] : req.core.quotas.limit("path-max", req.conn.domid);
+  return q === 0 ? Number.MAX_SAFE_INTEGER : q;
+}
+
+/**
+ * Fetch a node the caller needs `perm` on (cx `get_node`). A missing or
+ * forbidden node answers ENOENT only if the caller could see the nearest
+ * existing ancestor, else EACCES, so absence does not leak.
+ */
+export function getNode(req: Request, path: string, perm: number): Node {
+  const { view, principal } = req;
+  const node = view.get(path);
+  let errno: XsErrno;
+  if (node) {
+    if (principal.privileged) return node;
+    view.observe(path, PERMS);
+    if ((permFor(principal, node.perms) & perm) === perm) return node;
+    errno = "EACCES";
+  } else {
+    view.observe(path, EXISTS);
+    errno = "ENOENT";
+  }
+  fail(errnoFromParents(req, path, errno, perm));
+}
+
+/** cx `errno_from_parents`: mask errors the caller may not learn about. */
+function errnoFromParents(req: Request, path: string, errno: XsErrno, perm: number): XsErrno {
+  const { view, principal } = req;
+  if (principal.privileged) return errno;
+  let p = path;
+  let ancestor: Node | undefined;
+  do {
+    p = parentOf(p);
+    ancestor = view.get(p);
+    view.observe(p, EXISTS);
+  } while (!ancestor && p !== "/");
+  if (!ancestor) return "EACCES";
+  view.observe(p, PERMS);
+  return permFor(principal, ancestor.perms) & perm ? errno : "EACCES";
+}
+
+/** Event access for a node as the (direct) view now holds it. */
+export function accessNow(view: TreeView, path: string, oldPerms?: EventAccess["oldPerms"]): EventAccess {
+  const node = view.get(path);
+  return { oldPerms, nodePerms: node?.perms, parentPerms: node ? view.get(parentOf(path))?.perms : undefined };
+}
+
+export function ok(): Buffer {
+  return OK;
+}
+
+const OK = Buffer.from("OK\0", "latin1");
+
+/** A NUL-terminated reply string. */
+export function str(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "latin1");
+}

@@ -1,0 +1,139 @@
+/**
+ * Node permissions: an ordered ACL whose first entry names the owner and the
+ * default access for everyone not listed (xenstore.txt "Permissions").
+ */
+import { DOMID_ANY } from "../protocol/messages.js";
+import { strtol } from "../protocol/payload.js";
+
+export const PERM_NONE = 0;
+export const PERM_READ = 1;
+export const PERM_WRITE = 2;
+/** Granted only to the owner (or a privileged caller): may change the ACL. */
+export const PERM_OWNER = 8;
+export const PERM_ALL = PERM_READ | PERM_WRITE | PERM_OWNER;
+
+export interface PermEntry {
+  readonly id: number;
+  /** PERM_READ / PERM_WRITE bits. */
+  readonly perm: number;
+  /**
+   * Entry names a domain that did not exist when it was set (cx
+   * XS_PERM_IGNORE): shown by GET_PERMS but never matched.
+   */
+  readonly ignored: boolean;
+}
+
+/** An interned, immutable ACL: equal lists are the same object. */
+export class Perms {
+  private constructor(
+    readonly entries: readonly PermEntry[],
+    /** Canonical text, also the interning key. */
+    readonly key: string,
+  ) {}
+
+  get owner(): number {
+    return this.entries[0]!.id;
+  }
+
+  private static readonly interned = new Map<string, Perms>();
+
+  static of(entries: readonly PermEntry[]): Perms {
+    if (entries.length === 0) throw new RangeError("an ACL needs at least the owner entry");
+    const key = entries.map((e) => `${LETTERS[e.perm & 3]}${e.id}${e.ignored ? "!" : ""}`).join(",");
+    let p = Perms.interned.get(key);
+    if (!p) {
+      p = new Perms(Object.freeze(entries.map((e) => Object.freeze({ ...e }))), key);
+      Perms.interned.set(key, p);
+    }
+    return p;
+  }
+
+  /** Single-entry ACL `n<owner>`-style. */
+  static owned(owner: number, perm = PERM_NONE): Perms {
+    return Perms.of([{ id: owner, perm, ignored: false }]);
+  }
+
+  /** The same ACL with a different owner (entry 0's id), letter kept. */
+  withOwner(owner: number): Perms {
+    if (this.owner === owner) return this;
+    return Perms.of([{ ...this.entries[0]!, id: owner }, ...this.entries.slice(1)]);
+  }
+
+  /**
+   * Entries naming `domid` (besides the owner's) stop matching: the domain
+   * is gone and a successor reusing its id must not inherit them. They stay
+   * visible, as cx shows its ignored entries.
+   */
+  ignoring(domid: number): Perms {
+    if (!this.entries.some((e, i) => i > 0 && e.id === domid && !e.ignored)) return this;
+    return Perms.of(this.entries.map((e, i) => (i > 0 && e.id === domid ? { ...e, ignored: true } : e)));
+  }
+
+  /** cx `remove_domid_from_perm`: drop `domid`'s entries, hand its ownership to `heir`. */
+  withoutDomain(domid: number, heir: number): Perms {
+    const rest = this.entries.slice(1).filter((e) => e.id !== domid);
+    const owner = this.entries[0]!.id === domid ? { ...this.entries[0]!, id: heir } : this.entries[0]!;
+    return Perms.of([owner, ...rest]);
+  }
+
+  /** Wire form: each entry `<letter><domid>` NUL-terminated, as GET_PERMS sends it. */
+  toStrings(): string[] {
+    // cx prints the unsigned id with %i, so ids above INT_MAX show negative.
+    return this.entries.map((e) => `${LETTERS[e.perm & 3]}${e.id | 0}`);
+  }
+
+  /** Size in bytes cx charges per entry (struct xs_permissions). */
+  static readonly ENTRY_SIZE = 8;
+}
+
+const LETTERS = ["n", "r", "w", "b"] as const;
+
+/**
+ * Parse the SET_PERMS argument strings exactly as cx `xs_strings_to_perms`:
+ * a letter r/w/b/n then a number in C `strtol(.., 0)` syntax, nothing after.
+ * Ids are truncated to 32 bits like cx's `unsigned int`. Returns null for
+ * malformed input (EINVAL).
+ */
+export function parsePermStrings(strings: readonly string[]): { id: number; perm: number }[] | null {
+  const out: { id: number; perm: number }[] = [];
+  for (const s of strings) {
+    const letter = s[0];
+    const perm = letter === "r" ? PERM_READ : letter === "w" ? PERM_WRITE : letter === "b" ? PERM_READ | PERM_WRITE : letter === "n" ? PERM_NONE : -1;
+    if (perm < 0) return null;
+    const rest = s.slice(1);
+    if (rest.length === 0) return null;
+    const { value, end } = strtol(rest, 0);
+    if (end !== rest.length) return null;
+    out.push({ id: Number(BigInt.asUintN(32, value)), perm });
+  }
+  return out;
+}
+
+/** Who is asking: the identity permission checks are made against. */
+export interface Principal {
+  readonly domid: number;
+  /** Control domain (dom0 or -p/--priv-domid) or a dom0 socket client. */
+  readonly privileged: boolean;
+  /** SET_TARGET: a stub device model acts with its target domain's rights. */
+  readonly target: number | null;
+}
+
+/** cx `perm_allows_conn`: does this entry name the caller (or its target, or anyone)? */
+function names(who: Principal, id: number): boolean {
+  return id === who.domid || (who.target !== null && id === who.target) || id === DOMID_ANY;
+}
+
+/**
+ * cx `perm_for_conn`: privileged callers and the owner (or its device
+ * model) get everything; otherwise the first matching non-ignored entry
+ * after the owner's, else the owner entry's letter as the default.
+ */
+export function permFor(who: Principal, perms: Perms): number {
+  const e = perms.entries;
+  if (who.privileged || names(who, e[0]!.id)) return PERM_ALL;
+  for (let i = 1; i < e.length; i++) {
+    const entry = e[i]!;
+    if (!entry.ignored && names(who, entry.id)) return entry.perm;
+  }
+  return e[0]!.perm;
+}

@@ -1,0 +1,123 @@
+/**
+ * The committed state: the current immutable root, its revision, a short
+ * history of recent roots (kept for free by structural sharing), the ACLs
+ * of the special `@` nodes, and how many nodes each domain owns.
+ */
+import { DOMID_ANY } from "../protocol/messages.js";
+import { Children } from "./children.js";
+import { Node } from "./node.js";
+import { PERM_NONE, PERM_READ, Perms } from "./perms.js";
+import { lookup, type TreeEditor } from "./tree.js";
+
+export const SPECIAL_PATHS = ["@introduceDomain", "@releaseDomain"] as const;
+
+export interface Revision {
+  readonly revision: number;
+  readonly root: Node;
+}
+
+export interface StoreOptions {
+  /** The control domain, owner of the initial tree. */
+  privDomid?: number;
+  /** How many past roots to keep reachable. */
+  historyLength?: number;
+}
+
+export class Store {
+  root: Node;
+  revision = 0;
+  private readonly history: Revision[] = [];
+  private readonly historyLength: number;
+  private readonly owned = new Map<number, number>();
+  /** ACLs of the special watch paths, which are not part of the tree. */
+  readonly specials = new Map<string, Perms>();
+
+  constructor(opts: StoreOptions = {}) {
+    const priv = opts.privDomid ?? 0;
+    this.historyLength = opts.historyLength ?? 64;
+    const perms = Perms.owned(priv);
+    // The tree C xenstored starts with: "/", "/tool", "/tool/xenstored".
+    const xenstored = new Node("xenstored", "", perms, null, 0);
+    const tool = new Node("tool", "", perms, Children.empty.set(xenstored), 0);
+    this.root = new Node("", "", perms, Children.empty.set(tool), 0);
+    this.owned.set(priv, 3);
+    this.specials.set("@introduceDomain", perms);
+    // Since Xen 4.22 every domain may watch @releaseDomain (DOMID_ANY read).
+    this.specials.set(
+      "@releaseDomain",
+      Perms.of([
+        { id: priv, perm: PERM_NONE, ignored: false },
+        { id: DOMID_ANY, perm: PERM_READ, ignored: false },
+      ]),
+    );
+    this.remember();
+  }
+
+  get(path: string): Node | undefined {
+    return lookup(this.root, path);
+  }
+
+  /** Nodes currently owned by `domid`. */
+  ownedBy(domid: number): number {
+    return this.owned.get(domid) ?? 0;
+  }
+
+  /** Install the result of an editor session as the new committed root. */
+  commit(editor: TreeEditor): number {
+    if (editor.root === this.root && editor.ownerDeltas.size === 0) return this.revision;
+    this.root = editor.root;
+    for (const [domid, delta] of editor.ownerDeltas) {
+      const n = (this.owned.get(domid) ?? 0) + delta;
+      if (n === 0) this.owned.delete(domid);
+      else this.owned.set(domid, n);
+    }
+    this.revision++;
+    this.remember();
+    return this.revision;
+  }
+
+  private remember(): void {
+    this.history.push({ revision: this.revision, root: this.root });
+    if (this.history.length > this.historyLength) this.history.shift();
+  }
+
+  /** A recent committed root by revision, if still retained. */
+  at(revision: number): Revision | undefined {
+    return this.history.find((r) => r.revision === revision);
+  }
+
+  /** Revisions currently retained, oldest first. */
+  retained(): readonly Revision[] {
+    return this.history;
+  }
+
+  /** Total number of nodes in the tree (walks it; for checks and tests). */
+  countNodes(): number {
+    let n = 0;
+    const stack: Node[] = [this.root];
+    while (stack.length) {
+      const node = stack.pop()!;
+      n++;
+      if (node.children) stack.push(...node.children.nodes());
+    }
+    return n;
+  }
+
+  /** Recount ownership from the tree; used by `CONTROL check`. */
+  recount(): Map<number, number> {
+    const counts = new Map<number, number>();
+    const stack: Node[] = [this.root];
+    while (stack.length) {
+      const node = stack.pop()!;
+      counts.set(node.perms.owner, (counts.get(node.perms.owner) ?? 0) + 1);
+      if (node.children) stack.push(...node.children.nodes());
+    }
+    return counts;
+  }
+
+  /** Replace the ownership tally (after `recount` found it wrong). */
+  resetOwnership(counts: Map<number, number>): void {
+    this.owned.clear();
+    for (const [d, n] of counts) this.owned.set(d, n);
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Pure operations on immutable roots. `TreeEditor` applies a sequence of
+ * changes to a root by path copying: each change rebuilds the nodes on one
+ * path and shares everything else, so its cost is bounded by the path
+ * length, not the store size. It also tallies, per owner domain, how many
+ * nodes were created and removed (quota accounting).
+ */
+import { Children } from "./children.js";
+import { Node } from "./node.js";
+import { childPath, components } from "./path.js";
+import type { Perms, Principal } from "./perms.js";
+
+export function lookup(root: Node, path: string): Node | undefined {
+  if (path === "/") return root;
+  let node: Node | undefined = root;
+  let start = 1;
+  while (node) {
+    const slash = path.indexOf("/", start);
+    const name = slash < 0 ? path.slice(start) : path.slice(start, slash);
+    node = node.child(name);
+    if (slash < 0) return node;
+    start = slash + 1;
+  }
+  return undefined;
+}
+
+/**
+ * Permissions a newly created node gets: a copy of its parent's ACL, owned by
+ * the creator when the creator is unprivileged (cx `construct_node`).
+ */
+export function inheritedPerms(parentPerms: Perms, creator: Principal): Perms {
+  return creator.privileged ? parentPerms : parentPerms.withOwner(creator.domid);
+}
+
+/** A node removed by `remove`, reported deepest first (cx `delnode_sub` order). */
+export interface RemovedNode {
+  readonly path: string;
+  readonly node: Node;
+  /** Perms of the parent at removal time (for the watch permission check). */
+  readonly parentPerms: Perms;
+}
+
+/** Iterate a subtree depth-first without recursion (deep trees must not exhaust the stack). */
+export function walkPostOrder(path: string, node: Node, parentPerms: Perms, visit: (r: RemovedNode) => void): void {
+  interface Frame {
+    path: string;
+    node: Node;
+    parentPerms: Perms;
+    kids: readonly Node[];
+    next: number;
+  }
+  const stack: Frame[] = [{ path, node, parentPerms, kids: node.children ? node.children.nodes() : [], next: 0 }];
+  while (stack.length) {
+    const top = stack[stack.length - 1]!;
+    if (top.next < top.kids.length) {
+      const kid = top.kids[top.next++]!;
+      stack.push({ path: childPath(top.path, kid.name), node: kid, parentPerms: top.node.perms, kids: kid.children ? kid.children.nodes() : [], next: 0 });
+    } else {
+      stack.pop();
+      visit({ path: top.path, node: top.node, parentPerms: top.parentPerms });
+    }
+  }
+}
+
+export class TreeEditor {
+  /** Net change in the number of nodes owned, per domain. */
+  readonly ownerDeltas = new Map<number, number>();
+
+  constructor(public root: Node) {}
+
+  get(path: string): Node | undefined {
+    return lookup(this.root, path);
+  }
+
+  private count(owner: number, delta: number): void {
+    this.ownerDeltas.set(owner, (this.ownerDeltas.get(owner) ?? 0) + delta);
+  }
+
+  /** Nodes on the path from the root, as far as they exist. */
+  private spine(comps: readonly string[]): Node[] {
+    const nodes: Node[] = [this.root];
+    for (const c of comps) {
+      const next = nodes[nodes.length - 1]!.child(c);
+      if (!next) break;
+      nodes.push(next);
+    }
+    return nodes;
+  }
+
+  /** Put `leaf` in place of the last node of `spine`, rebuilding its ancestors. */
+  private rebuild(spine: readonly Node[], depth: number, leaf: Node): void {
+    let cur = leaf;
+    for (let i = depth - 1; i >= 0; i--) {
+      const parent = spine[i]!;
+      cur = parent.withChildren((parent.children ?? Children.empty).set(cur));
+    }
+    this.root = cur;
+  }
+
+  /**
+   * Create or update the node at `path` (WRITE semantics). Missing ancestors
+   * are created with inherited permissions. Returns the paths created, top
+   * down (empty when the node existed).
+   */
+  write(path: string, value: string, creator: Principal): string[] {
+    return this.ensure(path, creator, (n) => n.withValue(value), value);
+  }
+
+  /** Create the node at `path` if missing (MKDIR semantics). */
+  mkdir(path: string, creator: Principal): string[] {
+    return this.ensure(path, creator, (n) => n, "");
+  }
+
+  private ensure(path: string, creator: Principal, update: (n: Node) => Node, value: string): string[] {
+    const comps = components(path);
+    const spine = this.spine(comps);
+    const have = spine.length - 1;
+    if (have === comps.length) {
+      const node = spine[have]!;
+      const next = update(node);
+      if (next !== node) this.rebuild(spine, have, next);
+      return [];
+    }
+    const anchor = spine[have]!;
+    const perms = inheritedPerms(anchor.perms, creator);
+    const created: string[] = [];
+    let prefix = "/" + comps.slice(0, have).join("/");
+    if (have === 0) prefix = "/";
+    for (let i = have; i < comps.length; i++) {
+      prefix = childPath(prefix, comps[i]!);
+      created.push(prefix);
+    }
+    // Build the new chain bottom-up: the leaf holds the value, the rest are empty.
+    let chain = new Node(comps[comps.length - 1]!, value, perms, null, 0);
+    for (let i = comps.length - 2; i >= have; i--) {
+      chain = new Node(comps[i]!, "", perms, Children.empty.set(chain), 0);
+    }
+    const seq = anchor.children ? anchor.children.nextSeq : 0;
+    chain = new Node(chain.name, chain.value, chain.perms, chain.children, seq);
+    this.count(perms.owner, created.length);
+    this.rebuild(spine, have + 1, chain);
+    return created;
+  }
+
+  /**
+   * Remove the node at `path` and its subtree. Returns every removed node,
+   * deepest first, or null when there was nothing to remove.
+   */
+  remove(path: string): RemovedNode[] | null {
+    if (path === "/") throw new RangeError("the root cannot be removed");
+    const comps = components(path);
+    const spine = this.spine(comps);
+    if (spine.length - 1 !== comps.length) return null;
+    const node = spine[comps.length]!;
+    const parent = spine[comps.length - 1]!;
+    const removed: RemovedNode[] = [];
+    walkPostOrder(path, node, parent.perms, (r) => {
+      removed.push(r);
+      this.count(r.node.perms.owner, -1);
+    });
+    const kids = parent.children!.delete(node.name);
+    this.rebuild(spine, comps.length - 1, parent.withChildren(kids));
+    return removed;
+  }
+
+  /** Replace the ACL of an existing node; returns the previous ACL. */
+  setPerms(path: string, perms: Perms): Perms | null {
+    const comps = components(path);
+    const spine = this.spine(comps);
+    if (spine.length - 1 !== comps.length) return null;
+    const node = spine[comps.length]!;
+    const old = node.perms;
+    if (old.owner !== perms.owner) {
+      this.count(old.owner, -1);
+      this.count(perms.owner, +1);
+    }
+    this.rebuild(spine, comps.length, node.withPerms(perms));
+    return old;
+  }
+
+  /** Rewrite every ACL in the tree through `f` (domain cleanup). */
+  mapPerms(f: (p: Perms) => Perms): void {
+    const map = (node: Node): Node => {
+      let children = node.children;
+      if (children) {
+        for (const kid of children.nodes()) {
+          const next = map(kid);
+          if (next !== kid) children = children.set(next);
+        }
+      }
+      const perms = f(node.perms);
+      if (perms.owner !== node.perms.owner) {
+        this.count(node.perms.owner, -1);
+        this.count(perms.owner, +1);
+      }
+      return node.withPerms(perms).withChildren(children);
+    };
+    this.root = map(this.root);
+  }
+}

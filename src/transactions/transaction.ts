@@ -1,0 +1,346 @@
+/**
+ * A transaction with C xenstored's visibility rules and exact conflict
+ * detection.
+ *
+ * Visibility (as cx): a node the transaction has not touched yet is read
+ * from the committed tree at the moment of first access, then frozen in the
+ * transaction's overlay together with its own changes. Nodes are immutable,
+ * so "freezing" is keeping a reference.
+ *
+ * Conflicts: every handler reports which aspects of which nodes its outcome
+ * depended on (`observe`). The overlay translates that into reliance on the
+ * committed state: a value the transaction wrote itself, a node it created
+ * after removing the old one, and the like, depend on nothing committed. At
+ * commit each relied-on aspect is compared with the current tree; if all are
+ * unchanged, the transaction's write log is replayed onto the current root
+ * (cost bounded by the paths it touched) and installed as one revision.
+ * Anything it never observed may have changed concurrently without failing
+ * it, and blind writes simply win.
+ */
+import { XsError } from "../protocol/messages.js";
+import { Children } from "../store/children.js";
+import { Node } from "../store/node.js";
+import { baseName, childPath, parentOf } from "../store/path.js";
+import type { Perms, Principal } from "../store/perms.js";
+import type { Store } from "../store/store.js";
+import { inheritedPerms, lookup, TreeEditor, type RemovedNode } from "../store/tree.js";
+import { CHILDREN, EXISTS, PERMS, VALUE, type TreeView } from "./view.js";
+
+const enum Origin {
+  /** The view is the committed node as first seen (or its absence). */
+  Base,
+  /** Created by the transaction. */
+  Created,
+  /** Removed by the transaction. */
+  Removed,
+}
+
+interface Entry {
+  /** Committed node at first access (undefined: absent). */
+  readonly base: Node | undefined;
+  /** What the transaction sees now. */
+  view: Node | undefined;
+  origin: Origin;
+  /** The transaction removed this node at some point. */
+  removed: boolean;
+  valueSet: boolean;
+  permsSet: boolean;
+  /** Written or made by the transaction: exists whatever the committed state. */
+  ensured: boolean;
+  /** Created nodes: the path whose committed ACL they inherited, if any. */
+  permsFrom: string | null;
+  /** Aspects of `base` the transaction relies on. */
+  relied: number;
+  /** cx `queue_watches`: fire an event for this node at commit. */
+  fire: boolean;
+  /** Only watches exactly on the node (removed descendants). */
+  exact: boolean;
+}
+
+type Op =
+  | { kind: "write"; path: string; value: string }
+  | { kind: "mkdir"; path: string }
+  | { kind: "rm"; path: string }
+  | { kind: "perms"; path: string; perms: Perms };
+
+/** An event to fire at commit, in first-access order (cx accessed-list order). */
+export interface CommitEvent {
+  readonly path: string;
+  readonly exact: boolean;
+  /** ACL when the transaction first saw the node (cx: old perms). */
+  readonly oldPerms: Perms | undefined;
+}
+
+export interface CommitResult {
+  readonly revision: number;
+  readonly events: CommitEvent[];
+}
+
+export interface TransactionLimits {
+  /** Max distinct nodes accessed, or 0 for unlimited (unprivileged callers only). */
+  maxNodes: number;
+}
+
+export class Transaction implements TreeView {
+  readonly transactional = true;
+  private readonly entries = new Map<string, Entry>();
+  private readonly log: Op[] = [];
+  /** A failed step left the overlay unusable: commit answers ENOMEM (cx). */
+  failed = false;
+  /** Revision current at TRANSACTION_START. */
+  readonly startRevision: number;
+
+  constructor(
+    readonly id: number,
+    private readonly store: Store,
+    readonly principal: Principal,
+    private readonly limits: TransactionLimits,
+  ) {
+    this.startRevision = store.revision;
+  }
+
+  /** Number of distinct nodes accessed (the transaction-nodes quota). */
+  get accessedNodes(): number {
+    return this.entries.size;
+  }
+
+  private entry(path: string): Entry {
+    let e = this.entries.get(path);
+    if (!e) {
+      if (this.limits.maxNodes > 0 && this.entries.size >= this.limits.maxNodes) {
+        this.failed = true;
+        throw new XsError("ENOSPC", "transaction-nodes quota");
+      }
+      const base = this.store.get(path);
+      e = {
+        base,
+        view: base,
+        origin: Origin.Base,
+        removed: false,
+        valueSet: false,
+        permsSet: false,
+        ensured: false,
+        permsFrom: null,
+        relied: 0,
+        fire: false,
+        exact: false,
+      };
+      this.entries.set(path, e);
+    }
+    return e;
+  }
+
+  get(path: string): Node | undefined {
+    return this.entry(path).view;
+  }
+
+  observe(path: string, aspects: number): void {
+    const e = this.entries.get(path);
+    if (!e) throw new Error(`observe before get: ${path}`);
+    const dependsOnAbsence = e.origin === Origin.Created && !e.removed && e.base === undefined;
+    if (aspects & EXISTS && e.origin === Origin.Base && !e.ensured) e.relied |= EXISTS;
+    if (aspects & VALUE && !e.valueSet) {
+      if (e.origin === Origin.Base) e.relied |= VALUE | EXISTS;
+      else if (dependsOnAbsence) e.relied |= EXISTS;
+    }
+    if (aspects & PERMS && !e.permsSet) {
+      if (e.origin === Origin.Base) e.relied |= PERMS | EXISTS;
+      else if (e.origin === Origin.Created) {
+        if (dependsOnAbsence) e.relied |= EXISTS;
+        if (e.permsFrom !== null) this.observe(e.permsFrom, PERMS);
+      }
+    }
+    if (aspects & CHILDREN) {
+      if (e.origin === Origin.Base) e.relied |= CHILDREN | EXISTS;
+      else if (dependsOnAbsence) e.relied |= EXISTS;
+    }
+  }
+
+  /** Path whose committed ACL a node created under `anchor` would inherit. */
+  private permsSource(anchor: string): string | null {
+    const e = this.entries.get(anchor)!;
+    if (e.permsSet) return null;
+    if (e.origin === Origin.Base) return anchor;
+    return e.permsFrom;
+  }
+
+  private queue(path: string, exact: boolean): void {
+    const e = this.entries.get(path)!;
+    if (!e.fire) {
+      e.fire = true;
+      e.exact = exact;
+    } else if (!exact) {
+      e.exact = false;
+    }
+  }
+
+  /** cx `queue_watches`, called by handlers where cx calls `fire_watches`. */
+  queueEvent(path: string, exact: boolean): void {
+    this.entry(path);
+    this.queue(path, exact);
+  }
+
+  /**
+   * Add or drop a name in the parent's overlay child map. Only names and
+   * order are read from an overlay child map; children themselves are
+   * always looked up through their own entries.
+   */
+  private setChild(parentPath: string, child: Node | undefined, name: string): void {
+    const p = this.entries.get(parentPath)!;
+    const kids = p.view!.children ?? Children.empty;
+    p.view = p.view!.withChildren(child ? kids.set(child) : kids.delete(name));
+  }
+
+  write(path: string, value: string): string[] {
+    const created = this.ensure(path);
+    const e = this.entries.get(path)!;
+    e.view = e.view!.withValue(value);
+    e.valueSet = true;
+    e.ensured = true;
+    this.log.push({ kind: "write", path, value });
+    return created;
+  }
+
+  mkdir(path: string): string[] {
+    const created = this.ensure(path);
+    this.entries.get(path)!.ensured = true;
+    this.log.push({ kind: "mkdir", path });
+    return created;
+  }
+
+  /** Create the node and any missing ancestors in the overlay. */
+  private ensure(path: string): string[] {
+    const missing: string[] = [];
+    let p = path;
+    while (!this.get(p)) {
+      missing.push(p);
+      p = parentOf(p);
+    }
+    if (missing.length === 0) return [];
+    const anchor = p;
+    const perms = inheritedPerms(this.get(anchor)!.perms, this.principal);
+    const source = this.permsSource(anchor);
+    missing.reverse();
+    let parent = anchor;
+    for (const m of missing) {
+      const e = this.entries.get(m)!;
+      const siblings = this.get(parent)!.children;
+      e.view = new Node(baseName(m), "", perms, null, siblings ? siblings.nextSeq : 0);
+      e.origin = Origin.Created;
+      e.valueSet = false;
+      e.permsSet = false;
+      e.ensured = true;
+      e.permsFrom = source;
+      this.setChild(parent, e.view, e.view.name);
+      parent = m;
+    }
+    return missing;
+  }
+
+  remove(path: string): RemovedNode[] {
+    // Visit the subtree pre-order (cx touches nodes in this order), then
+    // report removals deepest first like a direct removal would.
+    const order: { path: string; parentPerms: Perms }[] = [];
+    const stack: { path: string; parentPerms: Perms }[] = [{ path, parentPerms: this.get(parentOf(path))!.perms }];
+    while (stack.length) {
+      const item = stack.pop()!;
+      const node = this.get(item.path);
+      this.observe(item.path, EXISTS | CHILDREN);
+      if (!node) continue;
+      order.push(item);
+      const names = node.childNames();
+      for (let i = names.length - 1; i >= 0; i--) stack.push({ path: childPath(item.path, names[i]!), parentPerms: node.perms });
+    }
+    const removed: RemovedNode[] = [];
+    for (const item of order) {
+      const e = this.entries.get(item.path)!;
+      removed.push({ path: item.path, node: e.view!, parentPerms: item.parentPerms });
+      e.view = undefined;
+      e.origin = Origin.Removed;
+      e.removed = true;
+      e.valueSet = false;
+      e.permsSet = false;
+      e.ensured = false;
+      e.permsFrom = null;
+    }
+    this.setChild(parentOf(path), undefined, baseName(path));
+    this.log.push({ kind: "rm", path });
+    return removed.reverse();
+  }
+
+  setPerms(path: string, perms: Perms): Perms {
+    const e = this.entries.get(path)!;
+    const old = e.view!.perms;
+    e.view = e.view!.withPerms(perms);
+    e.permsSet = true;
+    this.log.push({ kind: "perms", path, perms });
+    return old;
+  }
+
+  ownedForQuota(domid: number): number {
+    // cx counts a transaction's own creations only at commit.
+    return this.store.ownedBy(domid);
+  }
+
+  /** Does every relied-on aspect still hold in the committed tree? */
+  conflicts(): string | null {
+    const root = this.store.root;
+    for (const [path, e] of this.entries) {
+      if (e.relied === 0) continue;
+      const cur = lookup(root, path);
+      if (cur === e.base) continue;
+      const base = e.base;
+      if (e.relied & EXISTS && (cur === undefined) !== (base === undefined)) return path;
+      if (!cur || !base) {
+        if (e.relied & (VALUE | PERMS | CHILDREN)) return path;
+        continue;
+      }
+      if (e.relied & VALUE && cur.value !== base.value) return path;
+      if (e.relied & PERMS && cur.perms !== base.perms) return path;
+      if (e.relied & CHILDREN && !(cur.children ?? Children.empty).sameNames(base.children)) return path;
+    }
+    return null;
+  }
+
+  /**
+   * Replay the write log onto the current committed root. Returns the editor
+   * holding the candidate root; nothing is installed yet, so the caller can
+   * still refuse it (quota) without undoing anything.
+   */
+  replay(): TreeEditor {
+    const editor = new TreeEditor(this.store.root);
+    for (const op of this.log) {
+      switch (op.kind) {
+        case "write":
+          editor.write(op.path, op.value, this.principal);
+          break;
+        case "mkdir":
+          editor.mkdir(op.path, this.principal);
+          break;
+        case "rm":
+          editor.remove(op.path);
+          break;
+        case "perms":
+          editor.setPerms(op.path, op.perms);
+          break;
+      }
+    }
+    return editor;
+  }
+
+  /** Events to fire once committed, in cx order. */
+  events(): CommitEvent[] {
+    const out: CommitEvent[] = [];
+    for (const [path, e] of this.entries) {
+      if (e.fire) out.push({ path, exact: e.exact, oldPerms: e.base?.perms });
+    }
+    return out;
+  }
+
+  /** Paths this transaction relies on, with the aspects (for diagnostics and tests). */
+  reliance(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const [p, e] of this.entries) if (e.relied) m.set(p, e.relied);
+    return m;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * Unix stream socket listeners: the read-write `socket` and the read-only
+ * `socket_ro`. Every accepted client becomes a privileged dom0 connection,
+ * as in C xenstored. A client that stops reading its replies is paused
+ * (we stop reading it) instead of buffering without bound.
+ */
+import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import type { Core } from "../server/core.js";
+
+export interface ListenerOptions {
+  readonly: boolean;
+  /** File mode of the socket we create (0600 rw, 0660 ro). */
+  mode: number;
+}
+
+export class UnixListener {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  /** We created the socket file (and so remove it on shutdown). */
+  private owned = false;
+
+  constructor(
+    private readonly core: Core,
+    readonly path: string | null,
+    private readonly opts: ListenerOptions,
+  ) {}
+
+  /** Bind our own socket at `path` (replacing a stale one). */
+  async listen(): Promise<void> {
+    if (!this.path) throw new Error("no socket path");
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    try {
+      if (statSync(this.path).isSocket()) rmSync(this.path);
+    } catch {
+      /* not there */
+    }
+    await this.start({ path: this.path });
+    chmodSync(this.path, this.opts.mode);
+    this.owned = true;
+  }
+
+  /** Serve an already-listening socket inherited from systemd. */
+  async adopt(fd: number): Promise<void> {
+    await this.start({ fd });
+  }
+
+  private start(where: { path: string } | { fd: number }): Promise<void> {
+    const server = createServer({ allowHalfOpen: false, pauseOnConnect: false }, (s) => this.accept(s));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(where, () => {
+        server.off("error", reject);
+        server.on("error", (e) => this.core.log(`listener ${this.path ?? "fd"}: ${e.message}`));
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    const conn = this.core.connectSocket(
+      {
+        write: (data) => {
+          if (socket.destroyed) return true;
+          const more = socket.write(data);
+          if (!more) socket.pause();
+          return more;
+        },
+        close: () => socket.destroy(),
+      },
+      this.opts.readonly,
+    );
+    socket.on("data", (chunk: Buffer) => this.core.receive(conn, chunk));
+    socket.on("drain", () => {
+      socket.resume();
+      this.core.drained(conn);
+    });
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => {
+      this.sockets.delete(socket);
+      this.core.disconnect(conn);
+    });
+  }
+
+  /** Stop accepting, drop clients, remove the socket file if it is ours. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+    if (this.owned && this.path) rmSync(this.path, { force: true });
+  }
+
+  /** Flush pending replies before shutting down (bounded by the caller). */
+  async drain(): Promise<void> {
+    await Promise.all(
+      [...this.sockets].map(
+        (s) => new Promise<void>((r) => (s.writableLength === 0 || s.destroyed ? r() : s.once("drain", () => r()))),
+      ),
+    );
+  }
+}
