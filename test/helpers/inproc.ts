@@ -1,0 +1,166 @@
+/**
+ * In-process harness: a Core with fake transports, so a test sends one
+ * request and synchronously gets back exactly the packets it produced, for
+ * the requesting connection and every other one. Deterministic: no sockets,
+ * no timers.
+ */
+import { EmulatedHypervisor } from "../../src/domains/hypervisor.js";
+import { Op, type Packet } from "../../src/protocol/messages.js";
+import { PacketParser } from "../../src/protocol/parser.js";
+import { encodePacket, joinStrings } from "../../src/protocol/serializer.js";
+import { Quotas } from "../../src/quota/quotas.js";
+import type { Connection } from "../../src/server/connection.js";
+import { Core, type CoreOptions } from "../../src/server/core.js";
+
+export interface Reply {
+  type: number;
+  reqId: number;
+  txId: number;
+  /** Payload as latin1 text (NULs kept). */
+  body: string;
+}
+
+export interface Event {
+  path: string;
+  token: string;
+}
+
+function toReply(p: Packet): Reply {
+  return { type: p.type, reqId: p.reqId, txId: p.txId, body: p.payload.toString("latin1") };
+}
+
+/** One client connection with everything the daemon sent it. */
+export class Probe {
+  readonly received: Reply[] = [];
+  private readonly parser = new PacketParser(1 << 20);
+  private nextReq = 1;
+  closed = false;
+  /** Simulated "peer has not consumed" count, for outstanding-quota tests. */
+  unconsumed = 0;
+  consumeAutomatically = true;
+  readonly conn: Connection;
+
+  constructor(
+    readonly core: Core,
+    open: (t: { write(d: Buffer): boolean; close(): void; outstanding(): number }) => Connection,
+  ) {
+    this.conn = open({
+      write: (d) => {
+        const packets = this.parser.push(d).map(toReply);
+        this.received.push(...packets);
+        if (!this.consumeAutomatically) this.unconsumed += packets.length;
+        return true;
+      },
+      close: () => {
+        this.closed = true;
+      },
+      outstanding: () => this.unconsumed,
+    });
+  }
+
+  /** Send raw bytes; returns what arrived on this connection as a result. */
+  raw(bytes: Buffer): Reply[] {
+    const before = this.received.length;
+    this.core.receive(this.conn, bytes);
+    return this.received.slice(before);
+  }
+
+  /** Send one request; returns every packet this connection got because of it. */
+  send(type: number, payload: Buffer | string | readonly string[], txId = 0, reqId?: number): Reply[] {
+    const body = Buffer.isBuffer(payload) ? payload : typeof payload === "string" ? Buffer.from(payload, "latin1") : joinStrings(payload);
+    const id = reqId ?? this.nextReq++;
+    return this.raw(encodePacket(type, id, txId, body));
+  }
+
+  /** Send one request and return just its reply as "TYPE body" text, e.g. "READ v" or "ERROR ENOENT". */
+  req(type: number, args: readonly string[] | string | Buffer, txId = 0): string {
+    const got = this.send(type, args, txId).filter((r) => r.type !== Op.WATCH_EVENT);
+    if (got.length !== 1) throw new Error(`expected one reply, got ${got.length}`);
+    return describe(got[0]!);
+  }
+
+  /** Watch events received so far (and forget them). */
+  events(): Event[] {
+    const ev: Event[] = [];
+    const rest: Reply[] = [];
+    for (const r of this.received) {
+      if (r.type === Op.WATCH_EVENT) {
+        const [path = "", token = ""] = r.body.split("\0");
+        ev.push({ path, token });
+      } else rest.push(r);
+    }
+    this.received.length = 0;
+    this.received.push(...rest);
+    return ev;
+  }
+
+  /** Convenience wrappers returning the reply text. */
+  read(path: string, tx = 0): string {
+    return this.req(Op.READ, [path], tx);
+  }
+  write(path: string, value: string, tx = 0): string {
+    return this.req(Op.WRITE, Buffer.from(`${path}\0${value}`, "latin1"), tx);
+  }
+  mkdir(path: string, tx = 0): string {
+    return this.req(Op.MKDIR, [path], tx);
+  }
+  rm(path: string, tx = 0): string {
+    return this.req(Op.RM, [path], tx);
+  }
+  dir(path: string, tx = 0): string {
+    return this.req(Op.DIRECTORY, [path], tx);
+  }
+  perms(path: string, tx = 0): string {
+    return this.req(Op.GET_PERMS, [path], tx);
+  }
+  setPerms(path: string, perms: readonly string[], tx = 0): string {
+    return this.req(Op.SET_PERMS, [path, ...perms], tx);
+  }
+  watch(path: string, token: string): string {
+    return this.req(Op.WATCH, [path, token]);
+  }
+  unwatch(path: string, token: string): string {
+    return this.req(Op.UNWATCH, [path, token]);
+  }
+  /** Start a transaction and return its id. */
+  start(): number {
+    const r = this.req(Op.TRANSACTION_START, [""]);
+    const m = /^TRANSACTION_START (\d+)\0$/.exec(r);
+    if (!m) throw new Error(`TRANSACTION_START failed: ${r}`);
+    return Number(m[1]);
+  }
+  end(tx: number, commit = true): string {
+    return this.req(Op.TRANSACTION_END, [commit ? "T" : "F"], tx);
+  }
+}
+
+/** "READ value\0..." style text for a reply. */
+export function describe(r: Reply): string {
+  return `${Op[r.type] ?? r.type} ${r.body}`;
+}
+
+export interface Harness {
+  core: Core;
+  /** A dom0 Unix-socket client. */
+  socket(readonly?: boolean): Probe;
+  /** A guest domain's connection (introduces the domain first unless told not to). */
+  domain(domid: number, opts?: { introduce?: boolean }): Probe;
+}
+
+export function harness(opts: Partial<CoreOptions> & { domains?: string } = {}): Harness {
+  const core = new Core({
+    hypervisor: opts.hypervisor ?? new EmulatedHypervisor(opts.domains ?? null),
+    quotas: opts.quotas ?? new Quotas(),
+    ...opts,
+  });
+  return {
+    core,
+    socket: (readonly = false) => new Probe(core, (t) => core.connectSocket(t, readonly)),
+    domain: (domid, o = {}) => {
+      if (o.introduce !== false && !core.domains.introduced(domid)) core.domains.introduce(domid, "0", 1);
+      return new Probe(core, (t) => core.connectDomain(domid, t));
+    },
+  };
+}
+
+export { encodePacket, Op };
