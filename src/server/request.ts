@@ -60,12 +60,16 @@ export function pathMax(req: Request): number {
  * Fetch a node the caller needs `perm` on (cx `get_node`). A missing or
  * forbidden node answers ENOENT only if the caller could see the nearest
  * existing ancestor, else EACCES, so absence does not leak.
+ *
+ * The outcome of nearly every op depends on whether the node exists, so
+ * that is observed; only WRITE, which succeeds either way, opts out.
  */
-export function getNode(req: Request, path: string, perm: number): Node {
+export function getNode(req: Request, path: string, perm: number, observeExistence = true): Node {
   const { view, principal } = req;
   const node = view.get(path);
   let errno: XsErrno;
   if (node) {
+    if (observeExistence) view.observe(path, EXISTS);
     if (principal.privileged) return node;
     view.observe(path, PERMS);
     if ((permFor(principal, node.perms) & perm) === perm) return node;

@@ -41,8 +41,14 @@ interface Entry {
   /** What the transaction sees now. */
   view: Node | undefined;
   origin: Origin;
-  /** The transaction removed this node at some point. */
-  removed: boolean;
+  /**
+   * Where the node's absence at first access comes from, when the view was
+   * not read from the committed tree: null means the transaction itself
+   * (it removed the node or an ancestor), a path means that ancestor's
+   * committed absence (the node lies under something absent or freshly
+   * created in this view). Undefined: read from the committed tree.
+   */
+  absenceFrom: string | null | undefined;
   valueSet: boolean;
   permsSet: boolean;
   /** Written or made by the transaction: exists whatever the committed state. */
@@ -104,6 +110,30 @@ export class Transaction implements TreeView {
     return this.entries.size;
   }
 
+  /**
+   * Under an ancestor this view holds as absent, or as created by this
+   * transaction, nothing committed can show through: the replayed commit
+   * would not have it either. Returns the absence's source (see
+   * `absenceFrom`), or undefined when the committed tree decides.
+   */
+  private inheritedAbsence(path: string): string | null | undefined {
+    for (let p = path; p !== "/"; ) {
+      p = parentOf(p);
+      const a = this.entries.get(p);
+      if (!a) continue;
+      if (a.view !== undefined && a.origin !== Origin.Created) return undefined;
+      return this.absenceSource(p, a);
+    }
+    return undefined;
+  }
+
+  /** The path whose committed absence `e` depends on, or null when the transaction caused it. */
+  private absenceSource(path: string, e: Entry): string | null {
+    if (e.absenceFrom !== undefined) return e.absenceFrom;
+    if (e.origin === Origin.Removed || (e.origin === Origin.Created && e.base !== undefined)) return null;
+    return path;
+  }
+
   private entry(path: string): Entry {
     let e = this.entries.get(path);
     if (!e) {
@@ -111,12 +141,13 @@ export class Transaction implements TreeView {
         this.failed = true;
         throw new XsError("ENOSPC", "transaction-nodes quota");
       }
-      const base = this.store.get(path);
+      const absenceFrom = this.inheritedAbsence(path);
+      const base = absenceFrom === undefined ? this.store.get(path) : undefined;
       e = {
         base,
         view: base,
         origin: Origin.Base,
-        removed: false,
+        absenceFrom,
         valueSet: false,
         permsSet: false,
         ensured: false,
@@ -137,22 +168,33 @@ export class Transaction implements TreeView {
   observe(path: string, aspects: number): void {
     const e = this.entries.get(path);
     if (!e) throw new Error(`observe before get: ${path}`);
-    const dependsOnAbsence = e.origin === Origin.Created && !e.removed && e.base === undefined;
-    if (aspects & EXISTS && e.origin === Origin.Base && !e.ensured) e.relied |= EXISTS;
+    // Rely on the committed absence behind this node's view, wherever it
+    // comes from (recorded on that entry's base directly: the entry may have
+    // changed in this view since).
+    const absence = (): void => {
+      const src = this.absenceSource(path, e);
+      if (src !== null) this.entries.get(src)!.relied |= EXISTS;
+    };
+    const fromBase = e.origin === Origin.Base && e.view !== undefined;
+    if (aspects & EXISTS && e.origin === Origin.Base && !e.ensured) {
+      if (fromBase) e.relied |= EXISTS;
+      else absence();
+    }
     if (aspects & VALUE && !e.valueSet) {
-      if (e.origin === Origin.Base) e.relied |= VALUE | EXISTS;
-      else if (dependsOnAbsence) e.relied |= EXISTS;
+      if (fromBase) e.relied |= VALUE | EXISTS;
+      else if (e.origin === Origin.Created) absence();
     }
     if (aspects & PERMS && !e.permsSet) {
-      if (e.origin === Origin.Base) e.relied |= PERMS | EXISTS;
+      if (fromBase) e.relied |= PERMS | EXISTS;
       else if (e.origin === Origin.Created) {
-        if (dependsOnAbsence) e.relied |= EXISTS;
-        if (e.permsFrom !== null) this.observe(e.permsFrom, PERMS);
+        absence();
+        // Inherited from that node's committed ACL, whatever this view did to it later.
+        if (e.permsFrom !== null) this.entries.get(e.permsFrom)!.relied |= PERMS | EXISTS;
       }
     }
     if (aspects & CHILDREN) {
-      if (e.origin === Origin.Base) e.relied |= CHILDREN | EXISTS;
-      else if (dependsOnAbsence) e.relied |= EXISTS;
+      if (fromBase) e.relied |= CHILDREN | EXISTS;
+      else if (e.origin === Origin.Created) absence();
     }
   }
 
@@ -191,8 +233,45 @@ export class Transaction implements TreeView {
     p.view = p.view!.withChildren(child ? kids.set(child) : kids.delete(name));
   }
 
+  /**
+   * Freeze the whole ancestor chain now. A write guarantees the node exists
+   * (without observing it); its ancestors must then list it in this
+   * transaction's view even if the node is removed concurrently before
+   * they are first looked at, or a later listing would not match the
+   * replayed commit.
+   */
+  private pinAncestors(path: string): void {
+    for (let p = path; p !== "/"; ) {
+      p = parentOf(p);
+      this.entry(p);
+    }
+  }
+
+  /**
+   * After a write, this view must show the whole chain down to the node, as
+   * the replayed write would create it: an ancestor frozen before a part of
+   * the chain existed lists it now, appended as a re-creation would be.
+   */
+  private linkChain(path: string): void {
+    for (let p = path; p !== "/"; p = parentOf(p)) {
+      const parentPath = parentOf(p);
+      const parent = this.entries.get(parentPath)!.view;
+      // A parent missing under an existing node: the view is inconsistent
+      // because the node's existence was observed before the parent was
+      // first read; that observation already dooms the commit.
+      if (!parent) break;
+      const name = baseName(p);
+      if (parent.children?.has(name)) continue;
+      const node = this.entries.get(p)!.view!;
+      const seq = parent.children ? parent.children.nextSeq : 0;
+      this.setChild(parentPath, new Node(name, node.value, node.perms, null, seq), name);
+    }
+  }
+
   write(path: string, value: string): string[] {
+    this.pinAncestors(path);
     const created = this.ensure(path);
+    this.linkChain(path);
     const e = this.entries.get(path)!;
     e.view = e.view!.withValue(value);
     e.valueSet = true;
@@ -202,7 +281,9 @@ export class Transaction implements TreeView {
   }
 
   mkdir(path: string): string[] {
+    this.pinAncestors(path);
     const created = this.ensure(path);
+    this.linkChain(path);
     this.entries.get(path)!.ensured = true;
     this.log.push({ kind: "mkdir", path });
     return created;
@@ -226,6 +307,7 @@ export class Transaction implements TreeView {
       const e = this.entries.get(m)!;
       const siblings = this.get(parent)!.children;
       e.view = new Node(baseName(m), "", perms, null, siblings ? siblings.nextSeq : 0);
+      if (e.origin === Origin.Removed) e.absenceFrom = null;
       e.origin = Origin.Created;
       e.valueSet = false;
       e.permsSet = false;
@@ -252,17 +334,23 @@ export class Transaction implements TreeView {
       for (let i = names.length - 1; i >= 0; i--) stack.push({ path: childPath(item.path, names[i]!), parentPerms: node.perms });
     }
     const removed: RemovedNode[] = [];
-    for (const item of order) {
-      const e = this.entries.get(item.path)!;
-      removed.push({ path: item.path, node: e.view!, parentPerms: item.parentPerms });
+    const drop = (e: Entry): void => {
       e.view = undefined;
       e.origin = Origin.Removed;
-      e.removed = true;
+      e.absenceFrom = null;
       e.valueSet = false;
       e.permsSet = false;
       e.ensured = false;
       e.permsFrom = null;
+    };
+    for (const item of order) {
+      const e = this.entries.get(item.path)!;
+      removed.push({ path: item.path, node: e.view!, parentPerms: item.parentPerms });
+      drop(e);
     }
+    // Anything else this view holds below the removed node is gone too.
+    const prefix = `${path}/`;
+    for (const [p, e] of this.entries) if (e.view !== undefined && p.startsWith(prefix)) drop(e);
     this.setChild(parentOf(path), undefined, baseName(path));
     this.log.push({ kind: "rm", path });
     return removed.reverse();

@@ -129,7 +129,8 @@ export function write(req: Request): Buffer {
   const value = split.rest.toString("latin1");
   let existing: Node | null = null;
   try {
-    existing = getNode(req, path, PERM_WRITE);
+    // A blind write succeeds whether or not the node exists: do not depend on it.
+    existing = getNode(req, path, PERM_WRITE, false);
   } catch (e) {
     if (errnoOf(e) !== "ENOENT") throw e;
   }
@@ -151,7 +152,6 @@ export function mkdir(req: Request): Buffer {
   try {
     getNode(req, path, PERM_WRITE);
     // Already there: nothing to do, and no event.
-    req.view.observe(path, EXISTS);
     return ok();
   } catch (e) {
     if (errnoOf(e) !== "ENOENT") throw e;
@@ -174,8 +174,11 @@ export function rm(req: Request): Buffer {
     return ok();
   }
   if (path === "/") fail("EINVAL");
-  req.view.get(parentOf(path));
+  const parent = req.view.get(parentOf(path));
   req.view.observe(parentOf(path), EXISTS);
+  // Only a transaction's view can be this inconsistent (cx answers EINVAL too);
+  // the commit will fail on the observed existence anyway.
+  if (!parent) fail("EINVAL");
   const removed = req.view.remove(path);
   // Deepest first: each removed descendant to watches exactly on it, then
   // the removed node itself to watches on it and above (cx `delnode_sub`).
@@ -208,7 +211,6 @@ export function setPerms(req: Request): Buffer {
   }
   const path = nodePath(req, raw);
   const node = getNode(req, path, PERM_WRITE | PERM_OWNER);
-  view.observe(path, EXISTS);
   if (!principal.privileged && perms.owner !== node.perms.owner) fail("EPERM");
   if (!principal.privileged) {
     view.observe(path, CHILDREN);
