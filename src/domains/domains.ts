@@ -28,6 +28,8 @@ export class DomainRegistry {
 
   constructor(
     readonly hypervisor: Hypervisor,
+    /** Called when a domain record is created (per-domain quota defaults). */
+    private readonly onCreate: (domid: number) => void = () => {},
     /** The domain whose xenstore connection is the host's own (dom0). */
     readonly masterDomid = 0,
   ) {}
@@ -51,6 +53,7 @@ export class DomainRegistry {
   private create(domid: number): Domain {
     const d: Domain = { domid, introduced: false, port: 0, mfn: "0", shutdown: false, features: SERVER_FEATURES, target: null };
     this.domains.set(domid, d);
+    this.onCreate(domid);
     return d;
   }
 

@@ -94,6 +94,24 @@ export class Quotas {
     o[kind][name] = value;
   }
 
+  /**
+   * A domain comes into existence: it keeps the global limits of this
+   * moment, so a later global change only affects domains created after it
+   * (Xen 4.22 semantics of SET_QUOTA without a domid).
+   */
+  snapshot(domid: number): void {
+    let o = this.perDomain.get(domid);
+    if (!o) {
+      o = { hard: {}, soft: {} };
+      this.perDomain.set(domid, o);
+    }
+    for (const n of QUOTA_NAMES) {
+      o.hard[n] ??= this.hard[n];
+      const soft = this.soft[n];
+      if (soft !== undefined) o.soft[n] ??= soft;
+    }
+  }
+
   /** Forget a domain's overrides (it was destroyed; its successor starts fresh). */
   forget(domid: number): void {
     this.perDomain.delete(domid);

@@ -84,7 +84,7 @@ export class Core {
     this.keepOrphans = opts.keepOrphans ?? false;
     this.quotas = opts.quotas ?? new Quotas();
     this.store = new Store({ privDomid: this.privDomid, historyLength: opts.historyLength ?? 64 });
-    this.domains = new DomainRegistry(opts.hypervisor);
+    this.domains = new DomainRegistry(opts.hypervisor, (domid) => this.quotas.snapshot(domid));
     // dom0's own connection is introduced at start (cx dom0_init).
     this.domains.introduce(0, "0", 1);
     this.trace = opts.trace;

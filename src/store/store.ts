@@ -64,7 +64,10 @@ export class Store {
 
   /** Install the result of an editor session as the new committed root. */
   commit(editor: TreeEditor): number {
-    if (editor.root === this.root && editor.ownerDeltas.size === 0) return this.revision;
+    if (!editor.changed) return this.revision;
+    // Installing a session begun on an older root would silently undo what
+    // was committed since: a programming error, never a client's.
+    if (editor.base !== this.root) throw new Error("commit of an editor session based on a stale root");
     this.root = editor.root;
     for (const [domid, delta] of editor.ownerDeltas) {
       const n = (this.owned.get(domid) ?? 0) + delta;

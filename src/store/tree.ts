@@ -66,7 +66,16 @@ export class TreeEditor {
   /** Net change in the number of nodes owned, per domain. */
   readonly ownerDeltas = new Map<number, number>();
 
-  constructor(public root: Node) {}
+  /** The root this session started from. */
+  readonly base: Node;
+
+  constructor(public root: Node) {
+    this.base = root;
+  }
+
+  get changed(): boolean {
+    return this.root !== this.base || this.ownerDeltas.size > 0;
+  }
 
   get(path: string): Node | undefined {
     return lookup(this.root, path);

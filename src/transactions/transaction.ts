@@ -57,6 +57,8 @@ interface Entry {
   permsFrom: string | null;
   /** Aspects of `base` the transaction relies on. */
   relied: number;
+  /** Counted against the transaction-nodes quota (accessed by an op, not just pinned). */
+  counted: boolean;
   /** cx `queue_watches`: fire an event for this node at commit. */
   fire: boolean;
   /** Only watches exactly on the node (removed descendants). */
@@ -105,9 +107,11 @@ export class Transaction implements TreeView {
     this.startRevision = store.revision;
   }
 
-  /** Number of distinct nodes accessed (the transaction-nodes quota). */
+  private accessed = 0;
+
+  /** Number of distinct nodes accessed by ops (the transaction-nodes quota). */
   get accessedNodes(): number {
-    return this.entries.size;
+    return this.accessed;
   }
 
   /**
@@ -134,13 +138,22 @@ export class Transaction implements TreeView {
     return path;
   }
 
-  private entry(path: string): Entry {
+  /**
+   * The overlay entry for `path`, created on first access. `counted`: an
+   * access by an op (cx counts those against transaction-nodes), as
+   * opposed to pinning done for consistency.
+   */
+  private entry(path: string, counted = true): Entry {
     let e = this.entries.get(path);
-    if (!e) {
-      if (this.limits.maxNodes > 0 && this.entries.size >= this.limits.maxNodes) {
+    if (counted && !e?.counted) {
+      if (this.limits.maxNodes > 0 && this.accessed >= this.limits.maxNodes) {
         this.failed = true;
         throw new XsError("ENOSPC", "transaction-nodes quota");
       }
+      this.accessed++;
+      if (e) e.counted = true;
+    }
+    if (!e) {
       const absenceFrom = this.inheritedAbsence(path);
       const base = absenceFrom === undefined ? this.store.get(path) : undefined;
       e = {
@@ -153,6 +166,7 @@ export class Transaction implements TreeView {
         ensured: false,
         permsFrom: null,
         relied: 0,
+        counted,
         fire: false,
         exact: false,
       };
@@ -218,7 +232,7 @@ export class Transaction implements TreeView {
 
   /** cx `queue_watches`, called by handlers where cx calls `fire_watches`. */
   queueEvent(path: string, exact: boolean): void {
-    this.entry(path);
+    this.entry(path, false);
     this.queue(path, exact);
   }
 
@@ -243,7 +257,7 @@ export class Transaction implements TreeView {
   private pinAncestors(path: string): void {
     for (let p = path; p !== "/"; ) {
       p = parentOf(p);
-      this.entry(p);
+      this.entry(p, false);
     }
   }
 

@@ -82,9 +82,9 @@ function specialPerms(req: Request, path: string, perm: number): Perms {
 }
 
 /** Unprivileged callers may not store nodes of `node-size` bytes or more. */
-function checkNodeSize(req: Request, node: Node): void {
+function checkNodeSize(req: Request, size: number): void {
   if (req.principal.privileged) return;
-  if (req.core.quotas.reached("node-size", req.conn.domid, node.size)) fail("ENOSPC");
+  if (req.core.quotas.reached("node-size", req.conn.domid, size)) fail("ENOSPC");
 }
 
 /**
@@ -94,22 +94,27 @@ function checkNodeSize(req: Request, node: Node): void {
 function create(req: Request, path: string, value: string, mkdir: boolean): void {
   const { view, principal, core } = req;
   if (!principal.privileged) {
-    // How many nodes will be created, and the existing ancestor gaining a child.
-    let missing = 1;
-    let anchor = parentOf(path);
-    while (!view.get(anchor)) {
-      missing++;
+    const missing: string[] = [];
+    let anchor = path;
+    do {
+      missing.unshift(anchor);
       anchor = parentOf(anchor);
-    }
-    const owned = view.ownedForQuota(principal.domid);
-    const needed = view.transactional ? 1 : missing;
-    if (core.quotas.reached("nodes", principal.domid, owned + needed - 1)) fail("ENOSPC");
+    } while (!view.get(anchor));
     const a = view.get(anchor)!;
-    checkNodeSize(req, new Node("", value, a.perms.withOwner(principal.domid), null, 0));
+    const perms = a.perms.withOwner(principal.domid);
+    const owned = view.ownedForQuota(principal.domid);
+    // cx writes the new nodes bottom-up, checking the owner's node count
+    // before each (counted at once outside transactions, only at commit
+    // inside) and each node's size, then rewrites the existing ancestor.
+    for (let i = missing.length - 1, k = 0; i >= 0; i--, k++) {
+      if (core.quotas.reached("nodes", principal.domid, owned + (view.transactional ? 0 : k))) fail("ENOSPC");
+      const leaf = i === missing.length - 1;
+      const childList = leaf ? 0 : baseName(missing[i + 1]!).length + 1;
+      checkNodeSize(req, 24 + perms.entries.length * 8 + (leaf ? value.length : 0) + childList);
+    }
     // The existing ancestor is rewritten with one more child name.
     view.observe(anchor, CHILDREN);
-    const grows = baseName(missing === 1 ? path : firstBelow(path, anchor)).length + 1;
-    if (core.quotas.reached("node-size", principal.domid, a.size + grows)) fail("ENOSPC");
+    checkNodeSize(req, a.size + baseName(missing[0]!).length + 1);
   }
   if (mkdir) view.mkdir(path);
   else view.write(path, value);
@@ -140,7 +145,7 @@ export function write(req: Request): Buffer {
   }
   if (!req.principal.privileged) {
     req.view.observe(path, CHILDREN);
-    checkNodeSize(req, existing.withValue(value));
+    checkNodeSize(req, existing.withValue(value).size);
   }
   req.view.write(path, value);
   changed(req, path, Match.Subtree);
@@ -214,16 +219,10 @@ export function setPerms(req: Request): Buffer {
   if (!principal.privileged && perms.owner !== node.perms.owner) fail("EPERM");
   if (!principal.privileged) {
     view.observe(path, CHILDREN);
-    checkNodeSize(req, node.withPerms(perms));
+    checkNodeSize(req, node.withPerms(perms).size);
   }
   const old = view.setPerms(path, perms);
   changed(req, path, Match.Subtree, old);
   return ok();
 }
 
-/** The path one level below `ancestor` on the way to `path`. */
-function firstBelow(path: string, ancestor: string): string {
-  const start = ancestor === "/" ? 1 : ancestor.length + 1;
-  const end = path.indexOf("/", start);
-  return end < 0 ? path : path.slice(0, end);
-}
