@@ -81,17 +81,23 @@ export function getNode(req: Request, path: string, perm: number, observeExisten
   fail(errnoFromParents(req, path, errno, perm));
 }
 
-/** cx `errno_from_parents`: mask errors the caller may not learn about. */
+/**
+ * cx `errno_from_parents`: mask errors the caller may not learn about. The
+ * walk up to the nearest existing ancestor happens for every caller, as in
+ * cx, because inside a transaction it fixes what those nodes look like from
+ * then on; only an unprivileged caller's answer depends on it.
+ */
 function errnoFromParents(req: Request, path: string, errno: XsErrno, perm: number): XsErrno {
   const { view, principal } = req;
-  if (principal.privileged) return errno;
+  const observe = !principal.privileged;
   let p = path;
   let ancestor: Node | undefined;
   do {
     p = parentOf(p);
     ancestor = view.get(p);
-    view.observe(p, EXISTS);
+    if (observe) view.observe(p, EXISTS);
   } while (!ancestor && p !== "/");
+  if (principal.privileged) return errno;
   if (!ancestor) return "EACCES";
   view.observe(p, PERMS);
   return permFor(principal, ancestor.perms) & perm ? errno : "EACCES";

@@ -41,14 +41,8 @@ interface Entry {
   /** What the transaction sees now. */
   view: Node | undefined;
   origin: Origin;
-  /**
-   * Where the node's absence at first access comes from, when the view was
-   * not read from the committed tree: null means the transaction itself
-   * (it removed the node or an ancestor), a path means that ancestor's
-   * committed absence (the node lies under something absent or freshly
-   * created in this view). Undefined: read from the committed tree.
-   */
-  absenceFrom: string | null | undefined;
+  /** The transaction removed this node (or an ancestor) at some point. */
+  removed: boolean;
   valueSet: boolean;
   permsSet: boolean;
   /** Written or made by the transaction: exists whatever the committed state. */
@@ -95,6 +89,8 @@ export class Transaction implements TreeView {
   private readonly log: Op[] = [];
   /** A failed step left the overlay unusable: commit answers ENOMEM (cx). */
   failed = false;
+  /** The view has shown committed state the commit could not reproduce: EAGAIN. */
+  doomed = false;
   /** Revision current at TRANSACTION_START. */
   readonly startRevision: number;
 
@@ -115,26 +111,24 @@ export class Transaction implements TreeView {
   }
 
   /**
-   * Under an ancestor this view holds as absent, or as created by this
-   * transaction, nothing committed can show through: the replayed commit
-   * would not have it either. Returns the absence's source (see
-   * `absenceFrom`), or undefined when the committed tree decides.
+   * Would the first access of `path` show committed state through a node
+   * this transaction removed? cx shows it (first access reads the committed
+   * tree), so we do too; but the replayed commit will not have it, so such
+   * a transaction can never commit (cx fails it as well: the removal read
+   * the ancestor's child list, which has changed).
    */
-  private inheritedAbsence(path: string): string | null | undefined {
+  private belowRemoved(path: string): boolean {
     for (let p = path; p !== "/"; ) {
       p = parentOf(p);
       const a = this.entries.get(p);
-      if (!a) continue;
-      if (a.view !== undefined && a.origin !== Origin.Created) return undefined;
-      return this.absenceSource(p, a);
+      if (a) return a.origin === Origin.Removed;
     }
-    return undefined;
+    return false;
   }
 
   /** The path whose committed absence `e` depends on, or null when the transaction caused it. */
   private absenceSource(path: string, e: Entry): string | null {
-    if (e.absenceFrom !== undefined) return e.absenceFrom;
-    if (e.origin === Origin.Removed || (e.origin === Origin.Created && e.base !== undefined)) return null;
+    if (e.removed || (e.origin === Origin.Created && e.base !== undefined)) return null;
     return path;
   }
 
@@ -154,13 +148,18 @@ export class Transaction implements TreeView {
       if (e) e.counted = true;
     }
     if (!e) {
-      const absenceFrom = this.inheritedAbsence(path);
-      const base = absenceFrom === undefined ? this.store.get(path) : undefined;
+      const base = this.store.get(path);
+      if (base && this.belowRemoved(path)) this.doomed = true;
+      // Earlier writes below this node guarantee these children; as in cx
+      // the view shows the committed node, but if it lacks them the commit
+      // could not be what this view shows.
+      const needed = this.required.get(path);
+      if (needed && (!base || [...needed].some((n) => !base.children?.has(n)))) this.doomed = true;
       e = {
         base,
         view: base,
         origin: Origin.Base,
-        absenceFrom,
+        removed: false,
         valueSet: false,
         permsSet: false,
         ensured: false,
@@ -248,42 +247,33 @@ export class Transaction implements TreeView {
   }
 
   /**
-   * Freeze the whole ancestor chain now. A write guarantees the node exists
-   * (without observing it); its ancestors must then list it in this
-   * transaction's view even if the node is removed concurrently before
-   * they are first looked at, or a later listing would not match the
-   * replayed commit.
+   * Child names the replayed writes will guarantee under each path: a
+   * written node exists after the write, and so does every ancestor on its
+   * path.
    */
-  private pinAncestors(path: string): void {
-    for (let p = path; p !== "/"; ) {
-      p = parentOf(p);
-      this.entry(p, false);
-    }
-  }
+  private readonly required = new Map<string, Set<string>>();
 
   /**
-   * After a write, this view must show the whole chain down to the node, as
-   * the replayed write would create it: an ancestor frozen before a part of
-   * the chain existed lists it now, appended as a re-creation would be.
+   * After a write, the replayed commit will have the whole chain down to
+   * the node. Where this view cannot show that chain (an ancestor read
+   * before the chain vanished, or absent), the view is inconsistent with
+   * what the commit would do, so the transaction is doomed to EAGAIN, which
+   * is also what cx answers (the node it wrote has changed since it read
+   * it). Ancestors not read yet are checked when first accessed (`entry`).
    */
   private linkChain(path: string): void {
     for (let p = path; p !== "/"; p = parentOf(p)) {
       const parentPath = parentOf(p);
-      const parent = this.entries.get(parentPath)!.view;
-      // A parent missing under an existing node: the view is inconsistent
-      // because the node's existence was observed before the parent was
-      // first read; that observation already dooms the commit.
-      if (!parent) break;
       const name = baseName(p);
-      if (parent.children?.has(name)) continue;
-      const node = this.entries.get(p)!.view!;
-      const seq = parent.children ? parent.children.nextSeq : 0;
-      this.setChild(parentPath, new Node(name, node.value, node.perms, null, seq), name);
+      let names = this.required.get(parentPath);
+      if (!names) this.required.set(parentPath, (names = new Set()));
+      names.add(name);
+      const parentEntry = this.entries.get(parentPath);
+      if (parentEntry && !parentEntry.view?.children?.has(name)) this.doomed = true;
     }
   }
 
   write(path: string, value: string): string[] {
-    this.pinAncestors(path);
     const created = this.ensure(path);
     this.linkChain(path);
     const e = this.entries.get(path)!;
@@ -295,7 +285,6 @@ export class Transaction implements TreeView {
   }
 
   mkdir(path: string): string[] {
-    this.pinAncestors(path);
     const created = this.ensure(path);
     this.linkChain(path);
     this.entries.get(path)!.ensured = true;
@@ -321,7 +310,6 @@ export class Transaction implements TreeView {
       const e = this.entries.get(m)!;
       const siblings = this.get(parent)!.children;
       e.view = new Node(baseName(m), "", perms, null, siblings ? siblings.nextSeq : 0);
-      if (e.origin === Origin.Removed) e.absenceFrom = null;
       e.origin = Origin.Created;
       e.valueSet = false;
       e.permsSet = false;
@@ -333,41 +321,66 @@ export class Transaction implements TreeView {
     return missing;
   }
 
+  /**
+   * Remove a subtree the way cx walks it inside a transaction: depth first
+   * through each node's (overlay) child list, deleting a node after its
+   * children and unlinking it from its parent. A listed child that is gone,
+   * or a parent that does not list the node, is cx's "corrupt" case: EIO
+   * with whatever was already deleted staying deleted. Both arise only from
+   * an inconsistent view, so the transaction cannot commit either way.
+   */
   remove(path: string): RemovedNode[] {
-    // Visit the subtree pre-order (cx touches nodes in this order), then
-    // report removals deepest first like a direct removal would.
-    const order: { path: string; parentPerms: Perms }[] = [];
-    const stack: { path: string; parentPerms: Perms }[] = [{ path, parentPerms: this.get(parentOf(path))!.perms }];
-    while (stack.length) {
-      const item = stack.pop()!;
-      const node = this.get(item.path);
-      this.observe(item.path, EXISTS | CHILDREN);
-      if (!node) continue;
-      order.push(item);
-      const names = node.childNames();
-      for (let i = names.length - 1; i >= 0; i--) stack.push({ path: childPath(item.path, names[i]!), parentPerms: node.perms });
+    interface Frame {
+      path: string;
+      node: Node;
+      parentPerms: Perms;
+      names: readonly string[];
+      next: number;
     }
     const removed: RemovedNode[] = [];
     const drop = (e: Entry): void => {
       e.view = undefined;
       e.origin = Origin.Removed;
-      e.absenceFrom = null;
+      e.removed = true;
       e.valueSet = false;
       e.permsSet = false;
       e.ensured = false;
       e.permsFrom = null;
     };
-    for (const item of order) {
-      const e = this.entries.get(item.path)!;
-      removed.push({ path: item.path, node: e.view!, parentPerms: item.parentPerms });
-      drop(e);
+    const parentPath = parentOf(path);
+    const root = this.get(path)!;
+    this.observe(path, EXISTS | CHILDREN);
+    const stack: Frame[] = [{ path, node: root, parentPerms: this.get(parentPath)!.perms, names: root.childNames(), next: 0 }];
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      if (top.next < top.names.length) {
+        const p = childPath(top.path, top.names[top.next++]!);
+        const child = this.get(p);
+        this.observe(p, EXISTS | CHILDREN);
+        if (!child) {
+          this.doomed = true;
+          throw new XsError("EIO", `transaction view lists a missing child ${p}`);
+        }
+        stack.push({ path: p, node: child, parentPerms: top.node.perms, names: child.childNames(), next: 0 });
+        continue;
+      }
+      stack.pop();
+      removed.push({ path: top.path, node: top.node, parentPerms: top.parentPerms });
+      drop(this.entries.get(top.path)!);
+      if (stack.length) this.setChild(stack[stack.length - 1]!.path, undefined, baseName(top.path));
     }
-    // Anything else this view holds below the removed node is gone too.
+    // Nodes this view holds below the removed one without listing them
+    // (they showed through later) stay visible, as in cx, but the commit
+    // could not reproduce them.
     const prefix = `${path}/`;
-    for (const [p, e] of this.entries) if (e.view !== undefined && p.startsWith(prefix)) drop(e);
-    this.setChild(parentOf(path), undefined, baseName(path));
+    for (const [p, e] of this.entries) if (e.view !== undefined && p.startsWith(prefix)) this.doomed = true;
+    if (!this.get(parentPath)!.children?.has(baseName(path))) {
+      this.doomed = true;
+      throw new XsError("EIO", `transaction view of ${parentPath} does not list ${path}`);
+    }
+    this.setChild(parentPath, undefined, baseName(path));
     this.log.push({ kind: "rm", path });
-    return removed.reverse();
+    return removed;
   }
 
   setPerms(path: string, perms: Perms): Perms {
@@ -386,6 +399,7 @@ export class Transaction implements TreeView {
 
   /** Does every relied-on aspect still hold in the committed tree? */
   conflicts(): string | null {
+    if (this.doomed) return "(the view showed committed nodes the commit could not reproduce)";
     const root = this.store.root;
     for (const [path, e] of this.entries) {
       if (e.relied === 0) continue;
