@@ -339,14 +339,23 @@ export class Core {
     this.fireSpecial("@releaseDomain", domid);
   }
 
-  /** Bytes of nodes a domain owns, by cx's node size formula. */
+  /**
+   * cx's memory accounting for `xenstore-control quota <domid>`: each owned
+   * node's record (header, ACL, value, child list) plus its path, and the
+   * path and token of each watch the domain's connections hold (socket
+   * clients count as dom0).
+   */
   memoryOwnedBy(domid: number): number {
     let bytes = 0;
-    const stack: Node[] = [this.store.root];
+    const stack: [string, Node][] = [["/", this.store.root]];
     while (stack.length) {
-      const n = stack.pop()!;
-      if (n.perms.owner === domid) bytes += n.size;
-      if (n.children) stack.push(...n.children.nodes());
+      const [path, n] = stack.pop()!;
+      if (n.perms.owner === domid) bytes += n.size + path.length;
+      if (n.children) for (const k of n.children.nodes()) stack.push([childPath(path, k.name), k]);
+    }
+    for (const c of this.connections.keys()) {
+      if (c.domid !== domid) continue;
+      for (const w of this.watches.ofOwner(c)) bytes += w.path.length + w.token.length;
     }
     return bytes;
   }
