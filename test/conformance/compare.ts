@@ -1,0 +1,206 @@
+/**
+ * Runs a step sequence against a reference daemon and tsxenstored,
+ * compares each step, classifies the differences we intend (docs/compat.md)
+ * and, for a transaction cx fails with a spurious EAGAIN that we commit,
+ * re-runs that transaction on the reference so both stores agree again.
+ */
+import { Op } from "../../src/protocol/messages.js";
+import { RawConn } from "./driver.js";
+import { dumpTree, formatReply, Session, type Launcher, type Observation, type Step } from "./engine.js";
+
+export interface Divergence {
+  index: number;
+  step: Step;
+  reference: Observation;
+  ours: Observation;
+  what: string;
+}
+
+export interface RunResult {
+  compared: number;
+  divergences: Divergence[];
+  /** Intended differences seen, by kind. */
+  intended: Map<string, number>;
+}
+
+export interface RunOptions {
+  conns: number;
+  stopAtFirst?: boolean;
+  /** Compare whole trees at the end. */
+  finalState?: boolean;
+  /** Called after each step (progress). */
+  progress?: (done: number) => void;
+}
+
+function onearg(p: Buffer): boolean {
+  return p.length > 0 && p.indexOf(0) === p.length - 1;
+}
+
+const ONEARG_OPS = new Set<number>([Op.READ, Op.DIRECTORY, Op.GET_PERMS, Op.MKDIR, Op.RM, Op.RELEASE, Op.RESUME, Op.GET_DOMAIN_PATH, Op.IS_DOMAIN_INTRODUCED]);
+
+/**
+ * Is this difference one docs/compat.md documents? Returns its name, or
+ * null for a real divergence. Only the reference's reply is inspected;
+ * events must always match.
+ */
+export function intendedDifference(step: Step, ref: Observation, ours: Observation): string | null {
+  if (step.raw) return null;
+  const payload = step.payload.toString("latin1");
+  if (step.type >= Op.GET_FEATURE && step.type <= Op.SET_QUOTA && ref.reply === "ERROR ENOSYS|") return "xen-4.22 op (GET/SET_FEATURE/QUOTA)";
+  if (ONEARG_OPS.has(step.type) && !onearg(step.payload) && ours.reply === "ERROR EINVAL|") return "strict one-argument parsing (EINVAL)";
+  if (step.type === Op.GET_PERMS && /^@(introduceDomain|releaseDomain)\0$/.test(payload) && ref.reply === "ERROR EINVAL|") return "GET_PERMS on special nodes (xen 4.22)";
+  if (step.type === Op.GET_PERMS && payload.startsWith("@") && ref.reply === "ERROR EINVAL|" && ours.reply === "ERROR ENOENT|") return "special paths are looked up as nodes (xen 4.22)";
+  if (step.type === Op.WATCH && payload.split("\0").length === 4 && ref.reply === "ERROR EINVAL|") return "WATCH depth argument (xen 4.22)";
+  return null;
+}
+
+function same(a: Observation, b: Observation): boolean {
+  return a.reply === b.reply && JSON.stringify(a.events) === JSON.stringify(b.events);
+}
+
+export function eventsOnly(o: Observation): string {
+  return JSON.stringify(o.events);
+}
+
+/** Re-run a transaction's steps on the reference through a side connection until it commits. */
+async function replayOnReference(ref: Session, steps: Step[]): Promise<string[][]> {
+  const c = await RawConn.open(ref.daemon.socket);
+  let id = 1;
+  const ask = async (type: number, tx: number, payload: Buffer): Promise<string> => {
+    const rid = id++;
+    c.send(type, rid, tx, payload);
+    const r = await c.until(rid);
+    return r.reply ? formatReply(r.reply) : "CLOSED";
+  };
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const start = await ask(Op.TRANSACTION_START, 0, Buffer.from("\0"));
+    const tx = Number(/^TRANSACTION_START (\d+)/.exec(start)?.[1] ?? 0);
+    for (const s of steps) await ask(s.type, tx, s.payload);
+    if ((await ask(Op.TRANSACTION_END, tx, Buffer.from("T\0"))) === "TRANSACTION_END OK|") break;
+  }
+  c.close();
+  const events: string[][] = ref.conns.map(() => []);
+  await ref.collect(events);
+  return events;
+}
+
+export async function differential(steps: readonly Step[], reference: Launcher, ours: Launcher, opts: RunOptions): Promise<RunResult> {
+  const [dRef, dOurs] = await Promise.all([reference(), ours()]);
+  const result: RunResult = { compared: 0, divergences: [], intended: new Map() };
+  const note = (k: string): void => {
+    result.intended.set(k, (result.intended.get(k) ?? 0) + 1);
+  };
+  let sRef: Session | null = null;
+  let sOurs: Session | null = null;
+  try {
+    [sRef, sOurs] = await Promise.all([Session.open(dRef, opts.conns), Session.open(dOurs, opts.conns)]);
+    /** Steps run inside each transaction, by the index of the step that started it. */
+    const inTx = new Map<number, Step[]>();
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i]!;
+      if (step.tx && typeof step.tx === "object" && step.type !== Op.TRANSACTION_END) {
+        const list = inTx.get(step.tx.ref) ?? [];
+        list.push(step);
+        inTx.set(step.tx.ref, list);
+      }
+      const [a, b] = await Promise.all([sRef.run(step, i), sOurs.run(step, i)]);
+      result.compared++;
+      opts.progress?.(i + 1);
+      if (same(a, b)) continue;
+      let what: string | null = null;
+      if (step.type === Op.TRANSACTION_END && a.reply === "ERROR EAGAIN|" && b.reply === "TRANSACTION_END OK|" && step.tx && typeof step.tx === "object") {
+        // cx's conflict check is coarser: commit the same transaction there now.
+        const replayed = await replayOnReference(sRef, inTx.get(step.tx.ref) ?? []);
+        // Re-run later, cx touches nodes in another order (e.g. it now has to
+        // create a parent first), so only the set of events is comparable.
+        const sorted = (ev: string[][]): string => JSON.stringify(ev.map((e) => [...e].sort()));
+        const merged = a.events.map((e, k) => [...e, ...replayed[k]!]);
+        if (sorted(merged) === sorted(b.events)) {
+          note("spurious EAGAIN in cx, committed by tsxenstored");
+          continue;
+        }
+        what = "events of a transaction cx failed with a spurious EAGAIN";
+      } else if (eventsOnly(a) === eventsOnly(b)) {
+        const kind = intendedDifference(step, a, b);
+        if (kind) {
+          note(kind);
+          continue;
+        }
+        what = "reply";
+      } else {
+        what = a.reply === b.reply ? "events" : "reply and events";
+      }
+      result.divergences.push({ index: i, step, reference: a, ours: b, what });
+      if (opts.stopAtFirst) break;
+    }
+    if (opts.finalState && (result.divergences.length === 0 || !opts.stopAtFirst)) {
+      const [ta, tb] = await Promise.all([dumpTree(dRef.socket), dumpTree(dOurs.socket)]);
+      const ja = JSON.stringify(ta);
+      if (ja !== JSON.stringify(tb)) {
+        const k = ta.findIndex((l, j) => l !== tb[j]);
+        result.divergences.push({
+          index: steps.length,
+          step: { conn: 0, type: -1, payload: Buffer.alloc(0), note: "final state" },
+          reference: { reply: ta[k] ?? "<end>", events: [] },
+          ours: { reply: tb[k] ?? "<end>", events: [] },
+          what: "final tree",
+        });
+      }
+    }
+  } finally {
+    sRef?.close();
+    sOurs?.close();
+    await Promise.all([dRef.stop(), dOurs.stop()]);
+  }
+  return result;
+}
+
+/** Delta-debugging: the smallest subsequence that still diverges (for a readable reproduction). */
+export async function shrink(steps: Step[], diverges: (s: Step[]) => Promise<boolean>, budget = 200): Promise<Step[]> {
+  let cur = steps;
+  let n = 2;
+  let runs = 0;
+  while (cur.length >= 2 && runs < budget) {
+    const chunk = Math.ceil(cur.length / n);
+    let reduced = false;
+    for (let start = 0; start < cur.length && runs < budget; start += chunk) {
+      // Drop one chunk; transaction refs into it become unresolvable and fail alike on both.
+      const candidate = cur.filter((_, i) => i < start || i >= start + chunk).map((s) => remapRefs(s, start, chunk));
+      runs++;
+      if (await diverges(candidate)) {
+        cur = candidate;
+        n = Math.max(n - 1, 2);
+        reduced = true;
+        break;
+      }
+    }
+    if (!reduced) {
+      if (n >= cur.length) break;
+      n = Math.min(cur.length, n * 2);
+    }
+  }
+  return cur;
+}
+
+function remapRefs(s: Step, start: number, len: number): Step {
+  if (!s.tx || typeof s.tx !== "object") return s;
+  const ref = s.tx.ref;
+  if (ref >= start && ref < start + len) return { ...s, tx: 0x7eadbeef };
+  return { ...s, tx: { ref: ref >= start + len ? ref - len : ref } };
+}
+
+/** Human-readable listing of steps, one per line. */
+export function describeSteps(steps: readonly Step[]): string {
+  return steps
+    .map((s, i) => {
+      const tx = s.tx === undefined ? "" : typeof s.tx === "number" ? ` tx=${s.tx}` : ` tx=@${s.tx.ref}`;
+      const body = s.raw ? `raw ${formatPayloadShort(s.raw)}` : `${Op[s.type] ?? s.type} ${formatPayloadShort(s.payload)}`;
+      return `${String(i).padStart(4)}: c${s.conn}${tx} ${body}`;
+    })
+    .join("\n");
+}
+
+function formatPayloadShort(p: Buffer): string {
+  const s = p.toString("latin1").replace(/\0/g, "|");
+  return s.length > 120 ? `${s.slice(0, 120)}…(${p.length} bytes)` : s;
+}
