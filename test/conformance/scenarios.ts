@@ -310,6 +310,26 @@ export const SCENARIOS: Scenario[] = [
     }
     s.op(0, Op.CONTROL, Buffer.from("check", "latin1"));
   }),
+  scenario("intended differences (docs/compat.md)", 2, (s) => {
+    // Each of these is classified, not ignored: the harness checks our answer
+    // is the documented one and that no events differ.
+    s.op(0, Op.READ, Buffer.from("/tool", "latin1"));
+    s.op(0, Op.READ, b("/tool", "extra"));
+    s.op(0, Op.GET_PERMS, b("@introduceDomain"));
+    s.op(0, Op.GET_PERMS, b("@releaseDomain"));
+    s.op(0, Op.GET_PERMS, b("@unknownSpecial"));
+    s.op(0, Op.GET_FEATURE, Buffer.alloc(0));
+    s.op(0, Op.GET_QUOTA, Buffer.alloc(0));
+    s.op(0, Op.GET_QUOTA, b("nodes"));
+    s.write(0, "/spurious/x", "1");
+    const tx = s.start(0);
+    s.read(0, "/spurious/x", tx);
+    s.write(1, "/spurious/sibling", "s");
+    s.write(1, "/spurious/x", "1");
+    s.write(0, "/spurious/y", "from the transaction", tx);
+    s.end(0, tx);
+    s.read(1, "/spurious/y");
+  }),
   scenario("message framing and unknown types", 2, (s) => {
     for (const t of [20, 27, 100, Op.WATCH_EVENT, Op.ERROR, 0xffff]) s.op(0, t, b("x"));
     const over = Buffer.alloc(16);
