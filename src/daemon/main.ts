@@ -1,10 +1,17 @@
 /**
- * tsxenstored's entry point: parse options, build the store, open the
- * sockets, write the pid file, and shut down cleanly on SIGTERM/SIGINT.
+ * tsxenstored's entry point. One binary for every init system:
+ * - systemd: inherited sockets (socket activation) and sd_notify readiness;
+ * - legacy init / launch-xenstore: detach, and return only once ready;
+ * - foreground (-N).
  */
-import { writeFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { writeFileSync, writeSync } from "node:fs";
 import { EmulatedHypervisor } from "../domains/hypervisor.js";
 import { Core } from "../server/core.js";
+import { ActivationError, takeListenFds, type InheritedSockets } from "../system/activation.js";
+import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js";
+import { checkPidFile, PidFileError, removePidFile, writePidFile } from "../system/pidfile.js";
+import { Notifier } from "../system/sdnotify.js";
+import { defaultExec, emitUnits } from "../system/units.js";
 import { UnixListener } from "../transport/unix.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -13,6 +20,13 @@ export interface Daemon {
   readonly core: Core;
   readonly listeners: UnixListener[];
   shutdown(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Sockets passed by systemd, used instead of creating our own. */
+  inherited?: InheritedSockets | null;
+  /** Diagnostics sink (stderr in the foreground). */
+  log?: (line: string) => void;
 }
 
 function memReport(core: Core, tracer: Tracer, file: string | null): boolean {
@@ -31,12 +45,14 @@ function memReport(core: Core, tracer: Tracer, file: string | null): boolean {
   }
 }
 
-export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+/** Build the store, open (or adopt) the sockets, write the pid file. */
+export async function startDaemon(opts: DaemonOptions, start: StartOptions = {}): Promise<Daemon> {
   const tracer = new Tracer(opts.traceFile);
   tracer.reopen();
+  const sink = start.log ?? ((line: string) => process.stderr.write(`tsxenstored: ${line}\n`));
   const log = (line: string): void => {
     tracer.line(line);
-    if (opts.verbose) process.stderr.write(`tsxenstored: ${line}\n`);
+    if (opts.verbose) sink(line);
   };
   const core: Core = new Core({
     hypervisor: new EmulatedHypervisor(opts.domains, opts.domainsFile),
@@ -52,24 +68,40 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       memReport: (f): boolean => memReport(core, tracer, f),
     },
   });
-  const listeners = [new UnixListener(core, opts.socketPath, { readonly: false, mode: 0o600 })];
-  if (opts.roSocketPath) listeners.push(new UnixListener(core, opts.roSocketPath, { readonly: true, mode: 0o660 }));
-  for (const l of listeners) await l.listen();
-  if (opts.pidFile) {
-    const tmp = `${opts.pidFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${process.pid}\n`);
-    renameSync(tmp, opts.pidFile);
+  if (opts.pidFile) checkPidFile(opts.pidFile);
+  const listeners: UnixListener[] = [];
+  const inherited = start.inherited ?? null;
+  try {
+    if (inherited) {
+      const rw = new UnixListener(core, null, { readonly: false, mode: 0o600 });
+      listeners.push(rw);
+      await rw.adopt(inherited.rw);
+      if (inherited.ro !== null) {
+        const ro = new UnixListener(core, null, { readonly: true, mode: 0o660 });
+        listeners.push(ro);
+        await ro.adopt(inherited.ro);
+      }
+    } else {
+      listeners.push(new UnixListener(core, opts.socketPath, { readonly: false, mode: 0o600 }));
+      if (opts.roSocketPath) listeners.push(new UnixListener(core, opts.roSocketPath, { readonly: true, mode: 0o660 }));
+      for (const l of listeners) await l.listen();
+    }
+  } catch (e) {
+    await Promise.all(listeners.map((l) => l.close()));
+    throw e;
   }
-  log(`ready: socket ${opts.socketPath}`);
+  if (opts.pidFile) writePidFile(opts.pidFile);
+  log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
   let stopping: Promise<void> | null = null;
   return {
     core,
     listeners,
     shutdown() {
       stopping ??= (async () => {
-        await Promise.race([Promise.all(listeners.map((l) => l.drain())), new Promise((r) => setTimeout(r, 1000))]);
+        // Replies to everything already processed go out first (bounded wait).
+        await Promise.race([Promise.all(listeners.map((l) => l.drain())), new Promise((r) => setTimeout(r, 1000).unref())]);
         await Promise.all(listeners.map((l) => l.close()));
-        if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+        if (opts.pidFile) removePidFile(opts.pidFile);
         await tracer.end();
       })();
       return stopping;
@@ -92,16 +124,39 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (!("socketPath" in opts)) {
+    emitUnits({ exec: defaultExec(), rundir: opts.rundir }, opts.prefix, (s) => process.stdout.write(s));
+    return 0;
+  }
+  const child = isDaemonChild(process.env);
+  if (!opts.foreground && !child) return launch(process.argv[1]!, argv, { printPid: opts.outputPid });
+  // A detached daemon's stderr is the launcher's pipe, which goes away.
+  if (child) process.stderr.on("error", () => {});
+
+  const notifier = new Notifier(process.env, (l) => process.stderr.write(`tsxenstored: ${l}\n`));
   let daemon: Daemon;
   try {
-    daemon = await startDaemon(opts);
+    const inherited = takeListenFds(process.env);
+    daemon = await startDaemon(opts, {
+      inherited,
+      // A detached daemon has nowhere to print once its launcher has gone.
+      log: child ? () => {} : undefined,
+    });
   } catch (e) {
-    process.stderr.write(`tsxenstored: cannot start: ${(e as Error).message}\n`);
+    const known = e instanceof ActivationError || e instanceof PidFileError;
+    const msg = known ? (e as Error).message : `cannot start: ${(e as Error).message}`;
+    if (child) reportToLauncher(msg);
+    else process.stderr.write(`tsxenstored: ${msg}\n`);
     return 1;
   }
-  if (opts.outputPid) writeSync(1, `${process.pid}\n`);
+  notifier.ready(`Serving xenstore on ${daemon.listeners.length} socket(s)`);
+  if (child) {
+    process.chdir("/");
+    reportToLauncher(null);
+  } else if (opts.outputPid) writeSync(1, `${process.pid}\n`);
   return new Promise<number>((resolve) => {
     const stop = (): void => {
+      notifier.stopping();
       void daemon.shutdown().then(() => resolve(0));
     };
     process.once("SIGTERM", stop);

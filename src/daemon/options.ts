@@ -3,6 +3,7 @@
  * xencommons can point at us with the same XENSTORED_ARGS), plus our own
  * long options. Parsing uses Node's `util.parseArgs`.
  */
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REL_PATH_MAX } from "../protocol/messages.js";
 import { Quotas } from "../quota/quotas.js";
@@ -23,6 +24,13 @@ export interface DaemonOptions {
   domainsFile: string | null;
   socketPath: string;
   roSocketPath: string | null;
+  rundir: string;
+}
+
+export interface UnitRequest {
+  /** Write the units into this directory instead of printing them. */
+  prefix: string | null;
+  rundir: string;
 }
 
 export class UsageError extends Error {}
@@ -66,9 +74,17 @@ where options may include:
   -V, --verbose           to request verbose execution.
 
 tsxenstored options:
+      --print-units       print systemd units (service, socket, read-only
+                          socket) for this installation and exit
+      --prefix <dir>      with --print-units: write them into <dir> instead
       --domains <list>    domids the emulated hypervisor reports as existing,
                           e.g. "0-1023" (default: every domid below 32752)
       --domains-file <f>  the same list read from a file at every query
+
+Without -N the daemon detaches and the command returns once it is ready
+(sockets accepting, pid file written). Under systemd, sockets passed by
+socket activation are used instead of creating them, and readiness is
+reported with sd_notify.
 
 Environment: XENSTORED_RUNDIR (default /var/run/xenstored) holds "socket"
 and "socket_ro"; XENSTORED_PATH overrides the read-write socket's path.
@@ -79,7 +95,7 @@ function int(name: string, v: string): number {
   return Number(v);
 }
 
-export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions | "help" {
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions | "help" | UnitRequest {
   // -I/--internal-db takes an optional argument, which parseArgs cannot express.
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -120,6 +136,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "live-update": { type: "boolean", short: "U" },
         domains: { type: "string" },
         "domains-file": { type: "string" },
+        "print-units": { type: "boolean" },
+        prefix: { type: "string" },
       },
     });
   } catch (e) {
@@ -154,11 +172,14 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   }
 
   const rundir = env.XENSTORED_RUNDIR || "/var/run/xenstored";
+  if (v["print-units"]) return { prefix: v.prefix ?? null, rundir };
+  if (v.prefix !== undefined) throw new UsageError("--prefix only goes with --print-units");
   const socketPath = env.XENSTORED_PATH || `${rundir}/socket`;
   return {
-    foreground: true,
-    pidFile: v["pid-file"] ?? null,
-    traceFile: v["trace-file"] ?? null,
+    foreground: v["no-fork"] ?? false,
+    // Absolute: the daemon may change directory.
+    pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
+    traceFile: v["trace-file"] !== undefined ? resolve(v["trace-file"]) : null,
     verbose: v.verbose ?? false,
     outputPid: v["output-pid"] ?? false,
     keepOrphans: v["keep-orphans"] ?? false,
@@ -171,5 +192,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     socketPath,
     // Beside the read-write socket: <rundir>/socket_ro by default.
     roSocketPath: `${socketPath}_ro`,
+    rundir,
   };
 }

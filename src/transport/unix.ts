@@ -5,7 +5,7 @@
  * (we stop reading it) instead of buffering without bound.
  */
 import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Core } from "../server/core.js";
 
@@ -27,14 +27,22 @@ export class UnixListener {
     private readonly opts: ListenerOptions,
   ) {}
 
-  /** Bind our own socket at `path` (replacing a stale one). */
+  /**
+   * Bind our own socket at `path`, replacing a stale one, but never one a
+   * running daemon still answers on.
+   */
   async listen(): Promise<void> {
     if (!this.path) throw new Error("no socket path");
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    let stale = false;
     try {
-      if (statSync(this.path).isSocket()) rmSync(this.path);
+      stale = statSync(this.path).isSocket();
     } catch {
       /* not there */
+    }
+    if (stale) {
+      if (await answers(this.path)) throw new Error(`${this.path} is in use: another xenstored is running`);
+      rmSync(this.path, { force: true });
     }
     await this.start({ path: this.path });
     chmodSync(this.path, this.opts.mode);
@@ -102,4 +110,14 @@ export class UnixListener {
       ),
     );
   }
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on("error", () => resolve(false));
+  });
 }

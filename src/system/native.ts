@@ -1,0 +1,31 @@
+/**
+ * Loader for the small Node-API addon (native/tsxs_native.c), built by
+ * `npm ci`. Everything that uses it degrades gracefully when it is missing.
+ */
+import { createRequire } from "node:module";
+
+export interface SocketInfo {
+  family: "unix" | "inet" | "inet6" | "other";
+  type: "stream" | "dgram" | "seqpacket" | "other";
+  listening: boolean;
+}
+
+export interface NativeHelpers {
+  /** Send one datagram to a Unix socket path or `@abstract` name; 0 or an errno value. */
+  notify(socketPath: string, message: string): number;
+  /** What kind of socket `fd` is, or null if it is not a socket. */
+  socketInfo(fd: number): SocketInfo | null;
+}
+
+let loaded: NativeHelpers | null | undefined;
+
+export function native(): NativeHelpers | null {
+  if (loaded === undefined) {
+    try {
+      loaded = createRequire(import.meta.url)("../../../build/Release/tsxs_native.node") as NativeHelpers;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}

@@ -1,0 +1,83 @@
+/**
+ * systemd units for tsxenstored, generated with this installation's paths:
+ * a Type=notify service and the two socket units (read-write 0600,
+ * read-only 0660) for socket activation.
+ */
+import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface UnitOptions {
+  /** Absolute path of the tsxenstored executable. */
+  exec: string;
+  rundir: string;
+}
+
+export function defaultExec(): string {
+  return realpathSync(process.argv[1] ?? "tsxenstored");
+}
+
+export function units(o: UnitOptions): Record<string, string> {
+  return {
+    "xenstored.service": `[Unit]
+Description=The Xen xenstore (tsxenstored)
+Documentation=https://xenbits.xen.org/docs/unstable/misc/xenstore.txt
+Requires=xenstored.socket
+Wants=xenstored_ro.socket
+After=xenstored.socket xenstored_ro.socket proc-xen.mount
+Before=libvirtd.service libvirt-guests.service
+RefuseManualStop=true
+
+[Service]
+Type=notify
+NotifyAccess=main
+Environment=XENSTORED_RUNDIR=${o.rundir}
+EnvironmentFile=-/etc/default/xencommons
+EnvironmentFile=-/etc/sysconfig/xencommons
+ExecStart=${o.exec} --no-fork $XENSTORED_ARGS
+ExecReload=/bin/kill -HUP $MAINPID
+OOMScoreAdjust=-500
+
+[Install]
+WantedBy=multi-user.target
+Also=xenstored.socket xenstored_ro.socket
+`,
+    "xenstored.socket": `[Unit]
+Description=The Xen xenstore read-write socket (tsxenstored)
+
+[Socket]
+ListenStream=${o.rundir}/socket
+SocketMode=0600
+FileDescriptorName=socket
+Service=xenstored.service
+
+[Install]
+WantedBy=sockets.target
+`,
+    "xenstored_ro.socket": `[Unit]
+Description=The Xen xenstore read-only socket (tsxenstored)
+
+[Socket]
+ListenStream=${o.rundir}/socket_ro
+SocketMode=0660
+FileDescriptorName=socket_ro
+Service=xenstored.service
+
+[Install]
+WantedBy=sockets.target
+`,
+  };
+}
+
+/** Print the units, or write them into `dir` (e.g. /etc/systemd/system). */
+export function emitUnits(o: UnitOptions, dir: string | null, out: (s: string) => void): void {
+  const all = units(o);
+  if (!dir) {
+    for (const [name, text] of Object.entries(all)) out(`# ${name}\n${text}\n`);
+    return;
+  }
+  mkdirSync(dir, { recursive: true });
+  for (const [name, text] of Object.entries(all)) {
+    writeFileSync(join(dir, name), text, { mode: 0o644 });
+    out(`wrote ${join(dir, name)}\n`);
+  }
+}
