@@ -44,10 +44,57 @@ export class Node {
     return this.children ? this.children.names() : EMPTY;
   }
 
+  /** The DIRECTORY reply body: child names, each NUL-terminated. */
+  listing(): Buffer {
+    return this.children ? this.children.listing() : NO_BYTES;
+  }
+
+  /** Changes whenever the listing changes (DIRECTORY_PART generation). */
+  get listingVersion(): number {
+    return this.children ? this.children.namesVersion : 0;
+  }
+
   /** Bytes C xenstored charges for this node (header, perms, value, child list). */
   get size(): number {
-    return 24 + this.perms.entries.length * 8 + this.value.length + (this.children ? this.children.listingLength : 0);
+    return 24 + this.perms.entries.length * 8 + this.value.length + this.listing().length;
   }
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
+const NO_BYTES = Buffer.alloc(0);
+
+/**
+ * A transaction's view of a directory whose child list cx would have
+ * corrupted: cx appends a child name again when a transaction creates a
+ * child its stale copy of the parent still lists. Only ever seen inside a
+ * transaction that cannot commit; reproduced so its answers match cx's.
+ */
+export class OverlayNode extends Node {
+  constructor(
+    base: Node,
+    /** Names listed again after the map's own, in order. */
+    readonly extra: readonly string[],
+  ) {
+    super(base.name, base.value, base.perms, base.children, base.seq);
+  }
+
+  override childNames(): readonly string[] {
+    return [...super.childNames(), ...this.extra];
+  }
+
+  override listing(): Buffer {
+    return Buffer.concat([super.listing(), Buffer.from(this.extra.map((n) => `${n}\0`).join(""), "latin1")]);
+  }
+
+  override get listingVersion(): number {
+    return super.listingVersion + this.extra.length;
+  }
+
+  override withValue(value: string): Node {
+    return value === this.value ? this : new OverlayNode(new Node(this.name, value, this.perms, this.children, this.seq), this.extra);
+  }
+
+  override withPerms(perms: Perms): Node {
+    return perms === this.perms ? this : new OverlayNode(new Node(this.name, this.value, perms, this.children, this.seq), this.extra);
+  }
+}

@@ -29,7 +29,16 @@ export class Perms {
     readonly entries: readonly PermEntry[],
     /** Canonical text, also the interning key. */
     readonly key: string,
-  ) {}
+  ) {
+    this.visible = key.replace(/!/g, "");
+  }
+
+  /**
+   * The ACL as GET_PERMS shows it (ignored entries look like the others).
+   * Marking a dead domain's entries ignored changes no living caller's
+   * access, so transactions compare ACLs by this.
+   */
+  readonly visible: string;
 
   get owner(): number {
     return this.entries[0]!.id;

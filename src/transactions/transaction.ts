@@ -19,7 +19,7 @@
  */
 import { XsError } from "../protocol/messages.js";
 import { Children } from "../store/children.js";
-import { Node } from "../store/node.js";
+import { Node, OverlayNode } from "../store/node.js";
 import { baseName, childPath, parentOf } from "../store/path.js";
 import type { Perms, Principal } from "../store/perms.js";
 import type { Store } from "../store/store.js";
@@ -242,8 +242,31 @@ export class Transaction implements TreeView {
    */
   private setChild(parentPath: string, child: Node | undefined, name: string): void {
     const p = this.entries.get(parentPath)!;
-    const kids = p.view!.children ?? Children.empty;
-    p.view = p.view!.withChildren(child ? kids.set(child) : kids.delete(name));
+    const view = p.view!;
+    const kids = view.children ?? Children.empty;
+    const extra = view instanceof OverlayNode ? [...view.extra] : [];
+    let next: Node;
+    if (child) {
+      if (kids.has(name)) {
+        // cx's add_child appends blindly: a stale listing now has the name twice.
+        extra.push(name);
+        this.doomed = true;
+        next = view;
+      } else {
+        next = view.withChildren(kids.set(child));
+      }
+    } else {
+      next = view.withChildren(kids.delete(name));
+      const dup = extra.indexOf(name);
+      if (dup >= 0) {
+        // cx removes the first occurrence; the appended one now stands alone, last.
+        extra.splice(dup, 1);
+        const k = next.children ?? Children.empty;
+        next = next.withChildren(k.set(new Node(name, "", view.perms, null, k.nextSeq)));
+      }
+    }
+    if (next instanceof OverlayNode) next = new Node(next.name, next.value, next.perms, next.children, next.seq);
+    p.view = extra.length ? new OverlayNode(next, extra) : next;
   }
 
   /**
@@ -374,7 +397,7 @@ export class Transaction implements TreeView {
     // could not reproduce them.
     const prefix = `${path}/`;
     for (const [p, e] of this.entries) if (e.view !== undefined && p.startsWith(prefix)) this.doomed = true;
-    if (!this.get(parentPath)!.children?.has(baseName(path))) {
+    if (!this.get(parentPath)!.childNames().includes(baseName(path))) {
       this.doomed = true;
       throw new XsError("EIO", `transaction view of ${parentPath} does not list ${path}`);
     }
@@ -412,7 +435,7 @@ export class Transaction implements TreeView {
         continue;
       }
       if (e.relied & VALUE && cur.value !== base.value) return path;
-      if (e.relied & PERMS && cur.perms !== base.perms) return path;
+      if (e.relied & PERMS && cur.perms.visible !== base.perms.visible) return path;
       if (e.relied & CHILDREN && !(cur.children ?? Children.empty).sameNames(base.children)) return path;
     }
     return null;

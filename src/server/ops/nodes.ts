@@ -23,10 +23,8 @@ export function directory(req: Request): Buffer {
   const path = nodePath(req, oneArg(req.payload));
   const node = getNode(req, path, PERM_READ);
   req.view.observe(path, CHILDREN);
-  return node.children ? node.children.listing() : EMPTY;
+  return node.listing();
 }
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * DIRECTORY_PART `<path>|<offset>|`: `<generation>|` then as many whole
@@ -39,8 +37,8 @@ export function directoryPart(req: Request): Buffer {
   const path = nodePath(req, rawPath);
   const node = getNode(req, path, PERM_READ);
   req.view.observe(path, CHILDREN);
-  const listing = node.children ? node.children.listing() : EMPTY;
-  const gen = Buffer.from(`${node.children ? node.children.namesVersion : 0}\0`, "latin1");
+  const listing = node.listing();
+  const gen = Buffer.from(`${node.listingVersion}\0`, "latin1");
   const off = atou(rawOffset);
   if (off >= listing.length) return Buffer.concat([gen, Buffer.from([0])]);
   const maxlen = 4096 - gen.length - 1;
