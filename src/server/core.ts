@@ -185,10 +185,10 @@ export class Core {
   private pump(conn: Connection): void {
     const st = this.connections.get(conn);
     if (!st) return;
+    // Everything a read delivered is processed before output is flushed:
+    // one write per connection per batch, not per request.
     while (st.inbox.length && !this.blocked(conn, st) && this.connections.has(conn)) {
       this.process(conn, st.inbox.shift()!);
-      // Output must reach the transport for `outstanding` to count it.
-      this.flushAll();
     }
     this.flushAll();
   }
