@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Children } from "../src/store/children.js";
+import { EMPTY_CHILDREN, type Children } from "../src/store/children.js";
 import { Node } from "../src/store/node.js";
 import { isValidNodePath, absolutize, depthBelow, isAtOrBelow } from "../src/store/path.js";
 import { parsePermStrings, permFor, Perms, PERM_ALL, PERM_READ, PERM_WRITE } from "../src/store/perms.js";
@@ -8,47 +8,50 @@ import { TreeEditor, lookup } from "../src/store/tree.js";
 import { Store } from "../src/store/store.js";
 
 const n0 = Perms.owned(0);
-const leaf = (name: string, seq: number): Node => new Node(name, "", n0, null, seq);
+const leaf = (name: string): Node => new Node(name, "", n0, null);
 
-test("child map agrees with a Map model under random inserts, replaces and deletes", () => {
-  let kids = Children.empty;
-  const model = new Map<string, number>();
-  let seq = 0;
+test("child map agrees with a Map model under random inserts, replaces and deletes (small and large)", () => {
+  let kids: Children = EMPTY_CHILDREN;
+  const model = new Map<string, string>();
   let x = 12345;
   const rand = (n: number): number => {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     return x % n;
   };
   for (let i = 0; i < 20000; i++) {
-    const name = `n${rand(3000)}`;
+    // Sizes move across the small/large boundary in both directions.
+    const name = `n${rand(i < 10000 ? 3000 : 40)}`;
     const r = rand(10);
-    if (r < 6) {
-      const existing = kids.get(name);
-      const s = existing ? existing.seq : seq++;
-      kids = kids.set(new Node(name, String(i), n0, null, s));
-      if (!model.has(name)) model.set(name, s);
+    if (r < (i < 10000 ? 6 : 3)) {
+      kids = kids.set(new Node(name, String(i), n0, null));
+      model.set(name, String(i));
     } else {
       kids = kids.delete(name);
       model.delete(name);
     }
+    if (i % 997 === 0) {
+      assert.equal(kids.size, model.size);
+      assert.deepEqual(kids.names(), [...model.keys()], "insertion order (a Map keeps it too)");
+      for (const [k, v] of model) assert.equal(kids.get(k)!.value, v);
+    }
   }
   assert.equal(kids.size, model.size);
-  const expectedOrder = [...model.entries()].sort((a, b) => a[1] - b[1]).map(([k]) => k);
-  assert.deepEqual(kids.names(), expectedOrder);
-  for (const k of model.keys()) assert.ok(kids.has(k));
-  assert.equal(kids.listing().toString("latin1"), expectedOrder.map((k) => `${k}\0`).join(""));
-  assert.equal(kids.listingLength, kids.listing().length);
+  assert.deepEqual(kids.names(), [...model.keys()]);
+  assert.equal(kids.listing().toString("latin1"), [...model.keys()].map((k) => `${k}\0`).join(""));
 });
 
 test("child maps are persistent: old versions are unchanged by later edits", () => {
-  const a = Children.empty.set(leaf("x", 0)).set(leaf("y", 1));
-  const b = a.delete("x").set(leaf("z", 2));
+  const a = EMPTY_CHILDREN.set(leaf("x")).set(leaf("y"));
+  const b = a.delete("x").set(leaf("z"));
   assert.deepEqual(a.names(), ["x", "y"]);
   assert.deepEqual(b.names(), ["y", "z"]);
-  assert.ok(a.sameNames(Children.empty.set(leaf("x", 5)).set(leaf("y", 6))), "equal listings compare equal");
+  assert.ok(a.sameNames(EMPTY_CHILDREN.set(leaf("x")).set(leaf("y"))), "equal listings compare equal");
   assert.ok(!a.sameNames(b));
-  const replaced = a.set(new Node("x", "new value", n0, null, 0));
+  const replaced = a.set(new Node("x", "new value", n0, null));
   assert.equal(replaced.namesVersion, a.namesVersion, "replacing a child keeps the listing version");
+  assert.deepEqual(replaced.names(), ["x", "y"], "in place");
+  assert.equal(replaced.get("x")!.value, "new value");
+  assert.equal(a.get("x")!.value, "", "the old version still has the old value");
 });
 
 test("a re-added child goes to the end of the listing, as in cx", () => {

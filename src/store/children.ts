@@ -1,12 +1,159 @@
 /**
- * The children of a directory node: a persistent hash array mapped trie
- * (HAMT) keyed by name, so adding, replacing or removing one child of a
- * directory with thousands of entries copies O(log32 n) small arrays rather
- * than the whole list. Listing order is insertion order, as in C xenstored;
- * it is recovered from each child's `seq` and memoised per (immutable) map.
+ * The children of a directory node, in insertion order (as C xenstored
+ * lists them), as a persistent (immutable) map from name to child.
+ *
+ * Memory matters: a host stores ~60 nodes for each of thousands of guests.
+ * Small directories (the vast majority) are one flat array of slots in
+ * listing order, and a childless child is packed into its parent's slots
+ * (name, value, ACL) instead of being a Node object of its own; it becomes
+ * a Node again when looked up. Directories beyond SMALL_MAX entries switch
+ * to a hash array mapped trie (HAMT), so that changing one child of
+ * /local/domain with 10,000 entries copies a few 32-slot arrays, not the
+ * whole list; listing order there comes from a per-entry rank.
  */
-import type { Node } from "./node.js";
+import { Node } from "./node.js";
+import type { Perms } from "./perms.js";
 
+/** Largest directory kept as a flat array. */
+const SMALL_MAX = 32;
+
+let versionCounter = 0;
+
+export interface Children {
+  readonly size: number;
+  /** Changes when a name is added or removed, never when a child is only replaced. */
+  readonly namesVersion: number;
+  get(name: string): Node | undefined;
+  has(name: string): boolean;
+  /** Replace the child named `node.name`, or append it as the last child. */
+  set(node: Node): Children;
+  delete(name: string): Children;
+  /** Children in listing order (childless ones materialised as Node objects). */
+  nodes(): Node[];
+  names(): readonly string[];
+  /** The DIRECTORY reply body: names, each NUL-terminated (memoised). */
+  listing(): Buffer;
+  /** Same names in the same order? */
+  sameNames(other: Children | null): boolean;
+}
+
+function sameNames(a: Children, b: Children | null): boolean {
+  if (!b) return a.size === 0;
+  if (a === b || a.namesVersion === b.namesVersion) return true;
+  if (a.size !== b.size) return false;
+  const x = a.names();
+  const y = b.names();
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+function encodeListing(names: readonly string[]): Buffer {
+  let len = 0;
+  for (const n of names) len += n.length + 1;
+  const buf = Buffer.allocUnsafe(len);
+  let off = 0;
+  for (const n of names) {
+    off += buf.write(n, off, "latin1");
+    buf[off++] = 0;
+  }
+  return buf;
+}
+
+/* ---------- small directories: packed slots ---------- */
+
+/**
+ * Slots are triples [name, value, perms] for a childless child, or
+ * [name, node, null] for a child with children of its own.
+ */
+type Slot = string | Node | Perms | null;
+
+class SmallChildren implements Children {
+  private listingCache: Buffer | null = null;
+
+  constructor(
+    private readonly slots: readonly Slot[],
+    readonly namesVersion: number,
+  ) {}
+
+  get size(): number {
+    return this.slots.length / 3;
+  }
+
+  private indexOf(name: string): number {
+    const s = this.slots;
+    for (let i = 0; i < s.length; i += 3) if (s[i] === name) return i;
+    return -1;
+  }
+
+  private at(i: number): Node {
+    const s = this.slots;
+    const v = s[i + 1];
+    return v instanceof Node ? v : new Node(s[i] as string, v as string, s[i + 2] as Perms, null);
+  }
+
+  get(name: string): Node | undefined {
+    const i = this.indexOf(name);
+    return i < 0 ? undefined : this.at(i);
+  }
+
+  has(name: string): boolean {
+    return this.indexOf(name) >= 0;
+  }
+
+  set(node: Node): Children {
+    const i = this.indexOf(node.name);
+    if (i < 0 && this.size >= SMALL_MAX) return LargeChildren.from(this.nodes()).set(node);
+    const leaf = node.children === null;
+    const second: Slot = leaf ? node.value : node;
+    const third: Slot = leaf ? node.perms : null;
+    if (i >= 0) {
+      if (this.slots[i + 1] === second && this.slots[i + 2] === third) return this;
+      const slots = this.slots.slice();
+      slots[i + 1] = second;
+      slots[i + 2] = third;
+      const next = new SmallChildren(slots, this.namesVersion);
+      next.listingCache = this.listingCache;
+      return next;
+    }
+    // Exact-size arrays: growing one with push would leave spare capacity
+    // in every directory of the store.
+    return new SmallChildren(this.slots.concat(node.name, second, third), ++versionCounter);
+  }
+
+  delete(name: string): Children {
+    const i = this.indexOf(name);
+    if (i < 0) return this;
+    return new SmallChildren(this.slots.slice(0, i).concat(this.slots.slice(i + 3)), ++versionCounter);
+  }
+
+  nodes(): Node[] {
+    const out: Node[] = [];
+    for (let i = 0; i < this.slots.length; i += 3) out.push(this.at(i));
+    return out;
+  }
+
+  names(): readonly string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.slots.length; i += 3) out.push(this.slots[i] as string);
+    return out;
+  }
+
+  listing(): Buffer {
+    return (this.listingCache ??= encodeListing(this.names()));
+  }
+
+  sameNames(other: Children | null): boolean {
+    return sameNames(this, other);
+  }
+}
+
+/* ---------- large directories: HAMT ---------- */
+
+/** A HAMT leaf: the child and its listing rank. */
+interface Leaf {
+  readonly node: Node;
+  readonly rank: number;
+}
 interface Bitmap {
   readonly kind: 0;
   readonly bitmap: number;
@@ -15,9 +162,9 @@ interface Bitmap {
 interface Collision {
   readonly kind: 1;
   readonly hash: number;
-  readonly nodes: readonly Node[];
+  readonly leaves: readonly Leaf[];
 }
-type Entry = Node | Bitmap | Collision;
+type Entry = Leaf | Bitmap | Collision;
 
 function isInner(e: Entry): e is Bitmap | Collision {
   return (e as Bitmap).kind !== undefined;
@@ -41,37 +188,30 @@ function popcount(x: number): number {
 }
 
 const EMPTY_ROOT: Bitmap = { kind: 0, bitmap: 0, entries: [] };
-let versionCounter = 0;
 
-export class Children {
-  private orderCache: readonly Node[] | null = null;
-  private namesCache: readonly string[] | null = null;
+class LargeChildren implements Children {
   private listingCache: Buffer | null = null;
 
   private constructor(
     private readonly root: Bitmap,
     readonly size: number,
-    /** Next insertion rank to hand out. */
-    readonly nextSeq: number,
-    /** Total bytes of the NUL-terminated name list. */
-    readonly listingLength: number,
-    /**
-     * Changes whenever a name is added or removed (not when a child is only
-     * replaced): equal versions mean equal listings. Also the DIRECTORY_PART
-     * generation.
-     */
+    private readonly nextRank: number,
     readonly namesVersion: number,
   ) {}
 
-  static readonly empty = new Children(EMPTY_ROOT, 0, 0, 0, 0);
+  static from(nodes: readonly Node[]): LargeChildren {
+    let c = new LargeChildren(EMPTY_ROOT, 0, 0, ++versionCounter);
+    for (const n of nodes) c = c.set(n);
+    return c;
+  }
 
-  get(name: string): Node | undefined {
+  private leaf(name: string): Leaf | undefined {
     const h = hashOf(name);
     let e: Entry = this.root;
     let shift = 0;
     for (;;) {
-      if (!isInner(e)) return e.name === name ? e : undefined;
-      if (e.kind === 1) return e.hash === h ? e.nodes.find((n) => n.name === name) : undefined;
+      if (!isInner(e)) return e.node.name === name ? e : undefined;
+      if (e.kind === 1) return e.hash === h ? e.leaves.find((l) => l.node.name === name) : undefined;
       const bit = 1 << ((h >>> shift) & 31);
       if ((e.bitmap & bit) === 0) return undefined;
       e = e.entries[popcount(e.bitmap & (bit - 1))]!;
@@ -79,131 +219,102 @@ export class Children {
     }
   }
 
-  has(name: string): boolean {
-    return this.get(name) !== undefined;
+  get(name: string): Node | undefined {
+    return this.leaf(name)?.node;
   }
 
-  /** Insert or replace the child named `node.name`. */
-  set(node: Node): Children {
-    const prev = this.get(node.name);
-    if (prev === node) return this;
-    const root = insert(this.root, node, hashOf(node.name), 0) as Bitmap;
-    const added = prev === undefined;
-    const next = new Children(
-      root,
-      added ? this.size + 1 : this.size,
-      Math.max(this.nextSeq, node.seq + 1),
-      added ? this.listingLength + node.name.length + 1 : this.listingLength,
-      added ? ++versionCounter : this.namesVersion,
-    );
-    // A replacement keeps the order: carry the memoised listing over.
-    if (!added && prev.seq === node.seq) {
-      next.namesCache = this.namesCache;
-      next.listingCache = this.listingCache;
-    }
+  has(name: string): boolean {
+    return this.leaf(name) !== undefined;
+  }
+
+  set(node: Node): LargeChildren {
+    const prev = this.leaf(node.name);
+    if (prev && prev.node === node) return this;
+    const leaf: Leaf = { node, rank: prev ? prev.rank : this.nextRank };
+    const root = insert(this.root, leaf, hashOf(node.name), 0) as Bitmap;
+    const next = new LargeChildren(root, prev ? this.size : this.size + 1, prev ? this.nextRank : this.nextRank + 1, prev ? this.namesVersion : ++versionCounter);
+    if (prev) next.listingCache = this.listingCache;
     return next;
   }
 
   delete(name: string): Children {
     if (!this.has(name)) return this;
-    const root = (remove(this.root, name, hashOf(name), 0) ?? EMPTY_ROOT) as Bitmap;
-    return new Children(root, this.size - 1, this.nextSeq, this.listingLength - name.length - 1, ++versionCounter);
-  }
-
-  /** Children in insertion order. */
-  nodes(): readonly Node[] {
-    if (!this.orderCache) {
-      const all: Node[] = [];
-      collect(this.root, all);
-      all.sort((a, b) => a.seq - b.seq);
-      this.orderCache = all;
+    if (this.size - 1 <= SMALL_MAX / 2) {
+      // Back to a flat array once small again.
+      let small: Children = new SmallChildren([], ++versionCounter);
+      for (const n of this.nodes()) if (n.name !== name) small = small.set(n);
+      return small;
     }
-    return this.orderCache;
+    const root = (remove(this.root, name, hashOf(name), 0) ?? EMPTY_ROOT) as Bitmap;
+    return new LargeChildren(root, this.size - 1, this.nextRank, ++versionCounter);
   }
 
-  /** Same names in the same order? */
-  sameNames(other: Children | null): boolean {
-    if (!other) return this.size === 0;
-    if (other === this || other.namesVersion === this.namesVersion) return true;
-    if (other.size !== this.size) return false;
-    const a = this.names();
-    const b = other.names();
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
+  nodes(): Node[] {
+    const leaves: Leaf[] = [];
+    collect(this.root, leaves);
+    leaves.sort((a, b) => a.rank - b.rank);
+    return leaves.map((l) => l.node);
   }
 
   names(): readonly string[] {
-    if (!this.namesCache) this.namesCache = this.nodes().map((n) => n.name);
-    return this.namesCache;
+    return this.nodes().map((n) => n.name);
   }
 
-  /** The DIRECTORY reply body: each name NUL-terminated, in order. */
   listing(): Buffer {
-    if (!this.listingCache) {
-      const buf = Buffer.allocUnsafe(this.listingLength);
-      let off = 0;
-      for (const n of this.nodes()) {
-        off += buf.write(n.name, off, "latin1");
-        buf[off++] = 0;
-      }
-      this.listingCache = buf;
-    }
-    return this.listingCache;
+    return (this.listingCache ??= encodeListing(this.names()));
+  }
+
+  sameNames(other: Children | null): boolean {
+    return sameNames(this, other);
   }
 }
 
-function collect(e: Entry, out: Node[]): void {
+function collect(e: Entry, out: Leaf[]): void {
   if (!isInner(e)) out.push(e);
-  else if (e.kind === 1) out.push(...e.nodes);
+  else if (e.kind === 1) out.push(...e.leaves);
   else for (const c of e.entries) collect(c, out);
 }
 
-/** A subtree holding two leaves whose hashes agree on the bits below `shift`. */
-function pair(a: Node | Collision, ha: number, b: Node, hb: number, shift: number): Entry {
-  if (shift >= 32) {
-    // Full 32-bit collision: list them.
-    const nodes = isInner(a) ? [...a.nodes, b] : [a, b];
-    return { kind: 1, hash: hb, nodes };
-  }
-  if (ha === hb && isInner(a)) return { kind: 1, hash: hb, nodes: [...a.nodes, b] };
+function leafHash(e: Leaf | Collision): number {
+  return isInner(e) ? e.hash : hashOf(e.node.name);
+}
+
+/** A subtree holding `a` and the new leaf `b`, whose hashes agree below `shift`. */
+function pair(a: Leaf | Collision, ha: number, b: Leaf, hb: number, shift: number): Entry {
+  if (ha === hb) return { kind: 1, hash: hb, leaves: isInner(a) ? [...a.leaves, b] : [a, b] };
   const ia = (ha >>> shift) & 31;
   const ib = (hb >>> shift) & 31;
   if (ia === ib) return { kind: 0, bitmap: 1 << ia, entries: [pair(a, ha, b, hb, shift + 5)] };
-  const entries = ia < ib ? [a, b] : [b, a];
-  return { kind: 0, bitmap: (1 << ia) | (1 << ib), entries };
+  return { kind: 0, bitmap: (1 << ia) | (1 << ib), entries: ia < ib ? [a, b] : [b, a] };
 }
 
-function insert(e: Entry, node: Node, h: number, shift: number): Entry {
-  if (!isInner(e)) {
-    if (e.name === node.name) return node;
-    return pair(e, hashOf(e.name), node, h, shift);
-  }
+function insert(e: Entry, leaf: Leaf, h: number, shift: number): Entry {
+  if (!isInner(e)) return e.node.name === leaf.node.name ? leaf : pair(e, leafHash(e), leaf, h, shift);
   if (e.kind === 1) {
-    if (e.hash !== h) return pair(e, e.hash, node, h, shift);
-    const i = e.nodes.findIndex((n) => n.name === node.name);
-    const nodes = e.nodes.slice();
-    if (i >= 0) nodes[i] = node;
-    else nodes.push(node);
-    return { kind: 1, hash: h, nodes };
+    if (e.hash !== h) return pair(e, e.hash, leaf, h, shift);
+    const i = e.leaves.findIndex((l) => l.node.name === leaf.node.name);
+    const leaves = e.leaves.slice();
+    if (i >= 0) leaves[i] = leaf;
+    else leaves.push(leaf);
+    return { kind: 1, hash: h, leaves };
   }
   const bit = 1 << ((h >>> shift) & 31);
   const idx = popcount(e.bitmap & (bit - 1));
   const entries = e.entries.slice();
   if ((e.bitmap & bit) === 0) {
-    entries.splice(idx, 0, node);
+    entries.splice(idx, 0, leaf);
     return { kind: 0, bitmap: e.bitmap | bit, entries };
   }
-  entries[idx] = insert(e.entries[idx]!, node, h, shift + 5);
+  entries[idx] = insert(e.entries[idx]!, leaf, h, shift + 5);
   return { kind: 0, bitmap: e.bitmap, entries };
 }
 
-/** Remove `name`; returns the replacement entry, or null when nothing is left. */
+/** Remove `name`; the replacement entry, or null when nothing is left. */
 function remove(e: Entry, name: string, h: number, shift: number): Entry | null {
-  if (!isInner(e)) return e.name === name ? null : e;
+  if (!isInner(e)) return e.node.name === name ? null : e;
   if (e.kind === 1) {
-    const nodes = e.nodes.filter((n) => n.name !== name);
-    if (nodes.length === 1) return nodes[0]!;
-    return { kind: 1, hash: e.hash, nodes };
+    const leaves = e.leaves.filter((l) => l.node.name !== name);
+    return leaves.length === 1 ? leaves[0]! : { kind: 1, hash: e.hash, leaves };
   }
   const bit = 1 << ((h >>> shift) & 31);
   if ((e.bitmap & bit) === 0) return e;
@@ -217,8 +328,10 @@ function remove(e: Entry, name: string, h: number, shift: number): Entry | null 
   } else {
     entries[idx] = sub;
   }
-  // Collapse a branch left holding a single leaf into that leaf (not at the root).
+  // A branch left holding a single leaf collapses into it (not at the root).
   if (shift > 0 && entries.length === 1 && (!isInner(entries[0]!) || entries[0]!.kind === 1)) return entries[0]!;
   if (entries.length === 0) return shift > 0 ? null : EMPTY_ROOT;
   return { kind: 0, bitmap, entries };
 }
+
+export const EMPTY_CHILDREN: Children = new SmallChildren([], 0);

@@ -3,36 +3,59 @@
  * builds a new node, and new ancestors up to a new root, sharing every
  * untouched subtree (the oxenstored paper's design). Values are kept as
  * latin1 strings, which round-trip any bytes and cost one byte per byte.
+ * Names are interned: thousands of guests have the same "name", "domid",
+ * "state" nodes.
  */
-import type { Children } from "./children.js";
+import { EMPTY_CHILDREN, type Children } from "./children.js";
 import type { Perms } from "./perms.js";
 
+const interned = new Map<string, string>();
+const INTERN_MAX_LENGTH = 64;
+const INTERN_MAX_ENTRIES = 200_000;
+
+/** The canonical copy of a (short) name, so equal names share one string. */
+export function intern(name: string): string {
+  if (name.length > INTERN_MAX_LENGTH) return name;
+  const have = interned.get(name);
+  if (have !== undefined) return have;
+  // Bounded: a guest inventing names cannot grow the table without end.
+  if (interned.size < INTERN_MAX_ENTRIES) interned.set(name, name);
+  return name;
+}
+
 export class Node {
+  /** Last path component; "" for the root. */
+  readonly name: string;
+
   constructor(
-    /** Last path component; "" for the root. */
-    readonly name: string,
+    name: string,
     readonly value: string,
     readonly perms: Perms,
     readonly children: Children | null,
-    /** Insertion rank among its siblings: directory listings follow it. */
-    readonly seq: number,
-  ) {}
+  ) {
+    this.name = intern(name);
+  }
 
   withValue(value: string): Node {
-    return value === this.value ? this : new Node(this.name, value, this.perms, this.children, this.seq);
+    return value === this.value ? this : new Node(this.name, value, this.perms, this.children);
   }
 
   withPerms(perms: Perms): Node {
-    return perms === this.perms ? this : new Node(this.name, this.value, perms, this.children, this.seq);
+    return perms === this.perms ? this : new Node(this.name, this.value, perms, this.children);
   }
 
   withChildren(children: Children | null): Node {
     const c = children && children.size === 0 ? null : children;
-    return c === this.children ? this : new Node(this.name, this.value, this.perms, c, this.seq);
+    return c === this.children ? this : new Node(this.name, this.value, this.perms, c);
   }
 
   child(name: string): Node | undefined {
     return this.children?.get(name);
+  }
+
+  /** This node's children, or an empty map to add to. */
+  get kids(): Children {
+    return this.children ?? EMPTY_CHILDREN;
   }
 
   get childCount(): number {
@@ -75,7 +98,7 @@ export class OverlayNode extends Node {
     /** Names listed again after the map's own, in order. */
     readonly extra: readonly string[],
   ) {
-    super(base.name, base.value, base.perms, base.children, base.seq);
+    super(base.name, base.value, base.perms, base.children);
   }
 
   override childNames(): readonly string[] {
@@ -91,10 +114,10 @@ export class OverlayNode extends Node {
   }
 
   override withValue(value: string): Node {
-    return value === this.value ? this : new OverlayNode(new Node(this.name, value, this.perms, this.children, this.seq), this.extra);
+    return value === this.value ? this : new OverlayNode(new Node(this.name, value, this.perms, this.children), this.extra);
   }
 
   override withPerms(perms: Perms): Node {
-    return perms === this.perms ? this : new OverlayNode(new Node(this.name, this.value, perms, this.children, this.seq), this.extra);
+    return perms === this.perms ? this : new OverlayNode(new Node(this.name, this.value, perms, this.children), this.extra);
   }
 }

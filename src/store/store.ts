@@ -4,7 +4,7 @@
  * of the special `@` nodes, and how many nodes each domain owns.
  */
 import { DOMID_ANY } from "../protocol/messages.js";
-import { Children } from "./children.js";
+import { EMPTY_CHILDREN } from "./children.js";
 import { Node } from "./node.js";
 import { PERM_NONE, PERM_READ, Perms } from "./perms.js";
 import { lookup, type TreeEditor } from "./tree.js";
@@ -37,9 +37,9 @@ export class Store {
     this.historyLength = opts.historyLength ?? 64;
     const perms = Perms.owned(priv);
     // The tree C xenstored starts with: "/", "/tool", "/tool/xenstored".
-    const xenstored = new Node("xenstored", "", perms, null, 0);
-    const tool = new Node("tool", "", perms, Children.empty.set(xenstored), 0);
-    this.root = new Node("", "", perms, Children.empty.set(tool), 0);
+    const xenstored = new Node("xenstored", "", perms, null);
+    const tool = new Node("tool", "", perms, EMPTY_CHILDREN.set(xenstored));
+    this.root = new Node("", "", perms, EMPTY_CHILDREN.set(tool));
     this.owned.set(priv, 3);
     this.specials.set("@introduceDomain", perms);
     // Since Xen 4.22 every domain may watch @releaseDomain (DOMID_ANY read).

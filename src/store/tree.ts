@@ -5,7 +5,7 @@
  * length, not the store size. It also tallies, per owner domain, how many
  * nodes were created and removed (quota accounting).
  */
-import { Children } from "./children.js";
+import { EMPTY_CHILDREN } from "./children.js";
 import { Node } from "./node.js";
 import { childPath, components } from "./path.js";
 import type { Perms, Principal } from "./perms.js";
@@ -101,7 +101,7 @@ export class TreeEditor {
     let cur = leaf;
     for (let i = depth - 1; i >= 0; i--) {
       const parent = spine[i]!;
-      cur = parent.withChildren((parent.children ?? Children.empty).set(cur));
+      cur = parent.withChildren(parent.kids.set(cur));
     }
     this.root = cur;
   }
@@ -140,12 +140,10 @@ export class TreeEditor {
       created.push(prefix);
     }
     // Build the new chain bottom-up: the leaf holds the value, the rest are empty.
-    let chain = new Node(comps[comps.length - 1]!, value, perms, null, 0);
+    let chain = new Node(comps[comps.length - 1]!, value, perms, null);
     for (let i = comps.length - 2; i >= have; i--) {
-      chain = new Node(comps[i]!, "", perms, Children.empty.set(chain), 0);
+      chain = new Node(comps[i]!, "", perms, EMPTY_CHILDREN.set(chain));
     }
-    const seq = anchor.children ? anchor.children.nextSeq : 0;
-    chain = new Node(chain.name, chain.value, chain.perms, chain.children, seq);
     this.count(perms.owner, created.length);
     this.rebuild(spine, have + 1, chain);
     return created;

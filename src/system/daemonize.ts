@@ -20,7 +20,7 @@ export function isDaemonChild(env: NodeJS.ProcessEnv): boolean {
 /** In the launcher: start the daemon child and wait for its verdict. Returns the exit status. */
 export function launch(script: string, argv: readonly string[], opts: { printPid: boolean }): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...argv], {
+    const child = spawn(process.execPath, [...process.execArgv, script, ...argv], {
       detached: true,
       stdio: ["ignore", "ignore", "pipe", "pipe"],
       env: { ...process.env, [CHILD_MARK]: String(READY_FD) },

@@ -18,7 +18,6 @@
  * it, and blind writes simply win.
  */
 import { XsError } from "../protocol/messages.js";
-import { Children } from "../store/children.js";
 import { Node, OverlayNode } from "../store/node.js";
 import { baseName, childPath, parentOf } from "../store/path.js";
 import type { Perms, Principal } from "../store/perms.js";
@@ -243,7 +242,7 @@ export class Transaction implements TreeView {
   private setChild(parentPath: string, child: Node | undefined, name: string): void {
     const p = this.entries.get(parentPath)!;
     const view = p.view!;
-    const kids = view.children ?? Children.empty;
+    const kids = view.kids;
     const extra = view instanceof OverlayNode ? [...view.extra] : [];
     let next: Node;
     if (child) {
@@ -261,11 +260,10 @@ export class Transaction implements TreeView {
       if (dup >= 0) {
         // cx removes the first occurrence; the appended one now stands alone, last.
         extra.splice(dup, 1);
-        const k = next.children ?? Children.empty;
-        next = next.withChildren(k.set(new Node(name, "", view.perms, null, k.nextSeq)));
+        next = next.withChildren(next.kids.set(new Node(name, "", view.perms, null)));
       }
     }
-    if (next instanceof OverlayNode) next = new Node(next.name, next.value, next.perms, next.children, next.seq);
+    if (next instanceof OverlayNode) next = new Node(next.name, next.value, next.perms, next.children);
     p.view = extra.length ? new OverlayNode(next, extra) : next;
   }
 
@@ -331,8 +329,7 @@ export class Transaction implements TreeView {
     let parent = anchor;
     for (const m of missing) {
       const e = this.entries.get(m)!;
-      const siblings = this.get(parent)!.children;
-      e.view = new Node(baseName(m), "", perms, null, siblings ? siblings.nextSeq : 0);
+      e.view = new Node(baseName(m), "", perms, null);
       e.origin = Origin.Created;
       e.valueSet = false;
       e.permsSet = false;
@@ -436,7 +433,7 @@ export class Transaction implements TreeView {
       }
       if (e.relied & VALUE && cur.value !== base.value) return path;
       if (e.relied & PERMS && cur.perms.visible !== base.perms.visible) return path;
-      if (e.relied & CHILDREN && !(cur.children ?? Children.empty).sameNames(base.children)) return path;
+      if (e.relied & CHILDREN && !cur.kids.sameNames(base.children)) return path;
     }
     return null;
   }
