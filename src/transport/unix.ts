@@ -33,7 +33,7 @@ export class UnixListener {
    */
   async listen(): Promise<void> {
     if (!this.path) throw new Error("no socket path");
-    mkdirSync(dirname(this.path), { recursive: true, mode: 0o755 });
+    makeDirs(dirname(this.path));
     let stale = false;
     try {
       stale = statSync(this.path).isSocket();
@@ -109,6 +109,24 @@ export class UnixListener {
         (s) => new Promise<void>((r) => (s.writableLength === 0 || s.destroyed ? r() : s.once("drain", () => r()))),
       ),
     );
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdirSync retries for
+ * ever where a directory cannot be created but does not exist (e.g. below
+ * /proc), and a daemon must fail promptly instead.
+ */
+function makeDirs(dir: string): void {
+  const parts = dir.split("/").filter(Boolean);
+  let cur = dir.startsWith("/") ? "" : ".";
+  for (const p of parts) {
+    cur = `${cur}/${p}`;
+    try {
+      mkdirSync(cur, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    }
   }
 }
 
