@@ -99,7 +99,6 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     shutdown() {
       stopping ??= (async () => {
         // Replies to everything already processed go out first (bounded wait).
-        await Promise.race([Promise.all(listeners.map((l) => l.drain())), new Promise((r) => setTimeout(r, 1000).unref())]);
         await Promise.all(listeners.map((l) => l.close()));
         if (opts.pidFile) removePidFile(opts.pidFile);
         await tracer.end();

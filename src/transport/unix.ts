@@ -67,7 +67,13 @@ export class UnixListener {
     });
   }
 
+  private closing = false;
+
   private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
     const conn = this.core.connectSocket(
       {
@@ -83,6 +89,7 @@ export class UnixListener {
     );
     socket.on("data", (chunk: Buffer) => this.core.receive(conn, chunk));
     socket.on("drain", () => {
+      if (this.closing) return;
       socket.resume();
       this.core.drained(conn);
     });
@@ -94,29 +101,41 @@ export class UnixListener {
   }
 
   /** Stop accepting, drop clients, remove the socket file if it is ours. */
-  async close(): Promise<void> {
+  /**
+   * Shut down: stop accepting, stop processing requests, let every reply
+   * already produced reach its client, then close. Input that arrives
+   * meanwhile is read and dropped, so that closing does not reset the
+   * connection under the client's feet. Bounded by `graceMs`.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.closing = true;
     const server = this.server;
     this.server = null;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-    if (this.owned && this.path) rmSync(this.path, { force: true });
-  }
-
-  /** Flush pending replies before shutting down (bounded by the caller). */
-  async drain(): Promise<void> {
-    await Promise.all(
-      [...this.sockets].map(
-        (s) => new Promise<void>((r) => (s.writableLength === 0 || s.destroyed ? r() : s.once("drain", () => r()))),
+    const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
+    const sockets = [...this.sockets];
+    await Promise.race([
+      Promise.all(
+        sockets.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              if (s.destroyed) return resolve();
+              s.removeAllListeners("data");
+              s.on("data", () => {});
+              s.once("close", () => resolve());
+              s.resume();
+              // FIN once everything written so far is flushed; the client then closes.
+              s.end();
+            }),
+        ),
       ),
-    );
+      new Promise((r) => setTimeout(r, graceMs).unref()),
+    ]);
+    for (const s of sockets) s.destroy();
+    await serverClosed;
+    if (this.owned && this.path) rmSync(this.path, { force: true });
   }
 }
 
-/**
- * `mkdir -p`, one level at a time: Node's recursive mkdirSync retries for
- * ever where a directory cannot be created but does not exist (e.g. below
- * /proc), and a daemon must fail promptly instead.
- */
 function makeDirs(dir: string): void {
   const parts = dir.split("/").filter(Boolean);
   let cur = dir.startsWith("/") ? "" : ".";

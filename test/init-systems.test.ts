@@ -1,0 +1,1262 @@
+/**
+ * Init-system integration of bin/tsxenstored: systemd socket activation
+ * (with the real systemd-socket-activate), sd_notify readiness, stopping and
+ * watchdog pings (received by a test-owned NOTIFY_SOCKET), legacy
+ * daemonizing (the launcher returns only once the daemon is ready), the pid
+ * file guard, shutdown on signals with requests in flight, a
+ * launch-xenstore-style script, and the generated systemd units.
+ */
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { connect, createServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { XenStoreClient, XsError } from "../src/client/index.js";
+import { Op, type Packet } from "../src/protocol/messages.js";
+import { PacketParser } from "../src/protocol/parser.js";
+import { encodePacket } from "../src/protocol/serializer.js";
+import { BIN, haveCommand } from "./helpers/daemon.js";
+import { cliUnavailable } from "./helpers/clients.js";
+import { closeAllNotifyListeners, startNotifyListener, type NotifyMessage } from "./helpers/notify.js";
+
+// ---------------------------------------------------------------------------
+// Processes and temporary directories, all cleaned up.
+
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<Exit>;
+  running(): boolean;
+  /** Resolve once stderr matches `re` (rejects if the process exits first). */
+  waitStderr(re: RegExp, ms?: number): Promise<void>;
+  /** Send `signal` (default SIGTERM) unless it has exited, SIGKILL after 5 s, and wait. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>;
+}
+
+const procs = new Set<Proc>();
+/** Detached daemons started through the launcher (not our children). */
+const detached = new Set<number>();
+const tempDirs = new Set<string>();
+
+function alive(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  } catch {
+    return false;
+  }
+  // The state follows the command name in parentheses; a zombie has exited.
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state !== "Z" && state !== "X";
+}
+
+after(async () => {
+  await closeAllNotifyListeners();
+  for (const p of [...procs]) await p.stop().catch(() => undefined);
+  for (const pid of detached) {
+    if (alive(pid)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
+process.on("exit", () => {
+  for (const p of procs) if (p.running()) p.child.kill("SIGKILL");
+  for (const pid of detached) {
+    try {
+      if (alive(pid)) process.kill(pid, "SIGKILL");
+    } catch {
+      /* gone */
+    }
+  }
+});
+
+function tempDir(prefix = "tsxs-init-"): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(d);
+  return d;
+}
+
+/** Our environment without anything that would steer the daemon. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(XENSTORED_|LISTEN_|NOTIFY_SOCKET$|WATCHDOG_|TSXENSTORED_)/.test(k)) delete env[k];
+  }
+  return { ...env, ...extra };
+}
+
+function startProc(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, extraPipes = 0): Proc {
+  const stdio: ("ignore" | "pipe")[] = ["ignore", "pipe", "pipe"];
+  for (let i = 0; i < extraPipes; i++) stdio.push("pipe");
+  const child = spawn(cmd, [...args], { env, stdio });
+  let out = "";
+  let err = "";
+  const waiters = new Set<() => void>();
+  let done = false;
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString("latin1")));
+  child.stderr!.on("data", (d: Buffer) => {
+    err += d.toString("latin1");
+    for (const w of [...waiters]) w();
+  });
+  const exited = new Promise<Exit>((resolve) =>
+    child.once("exit", (code, signal) => {
+      done = true;
+      for (const w of [...waiters]) w();
+      resolve({ code, signal });
+    }),
+  );
+  const p: Proc = {
+    child,
+    pid: child.pid!,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    running: () => !done,
+    waitStderr(re, ms = 10000) {
+      return new Promise((resolve, reject) => {
+        let timer: NodeJS.Timeout | undefined;
+        const check = (): void => {
+          if (re.test(err)) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve();
+          } else if (done) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`${cmd} exited before its stderr matched ${re}: ${err}`));
+          }
+        };
+        timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${re} on the stderr of ${cmd}: ${err}`));
+        }, ms);
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (!done) {
+        child.kill(signal);
+        const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(t);
+      }
+      procs.delete(p);
+      return exited;
+    },
+  };
+  procs.add(p);
+  return p;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<T>((_, reject) => {
+      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]);
+}
+
+async function waitUntil(cond: () => boolean, what: string, ms = 5000, step = 10): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, step));
+  }
+}
+
+function readIfExists(path: string): string | null {
+  try {
+    return readFileSync(path, "latin1");
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Talking to the daemon with one raw request (no retries: a refused or
+// missing socket is an error).
+
+function rawRequest(path: string, type: Op, payload: string, reqId = 1, ms = 5000): Promise<Packet> {
+  return new Promise((resolve, reject) => {
+    const parser = new PacketParser();
+    const s = connect(path);
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no reply from ${path} within ${ms} ms`));
+    }, ms);
+    const fail = (e: Error): void => {
+      clearTimeout(timer);
+      s.destroy();
+      reject(e);
+    };
+    s.on("connect", () => s.write(encodePacket(type, reqId, 0, Buffer.from(payload, "latin1"))));
+    s.on("data", (chunk: Buffer) => {
+      let packets: Packet[];
+      try {
+        packets = parser.push(chunk);
+      } catch (e) {
+        fail(e as Error);
+        return;
+      }
+      const p = packets.find((x) => x.reqId === reqId);
+      if (p) {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(p);
+      }
+    });
+    s.on("error", fail);
+    s.on("close", () => fail(new Error(`connection to ${path} closed without a reply`)));
+  });
+}
+
+/** READ /tool/xenstored (C xenstored's initial tree has it, with an empty value). */
+async function assertAnswers(path: string, what: string): Promise<void> {
+  const p = await rawRequest(path, Op.READ, "/tool/xenstored\0", 77);
+  assert.deepEqual({ type: p.type, reqId: p.reqId, payload: p.payload.toString("latin1") }, { type: Op.READ, reqId: 77, payload: "" }, what);
+}
+
+async function expectErrno(p: Promise<unknown>, errno: string, what: string): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof XsError, `${what}: expected an XsError, got ${String(e)}`);
+    assert.equal(e.errno, errno, `${what}: errno`);
+    return true;
+  });
+}
+
+function cli(socket: string, cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { env: cleanEnv({ XENSTORED_PATH: socket }), encoding: "latin1", timeout: 15000 });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+function isSocketFile(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Starting the daemon
+
+/** The daemon in the foreground (-N), once its socket answers. */
+async function startForeground(args: string[], o: { dir: string; env?: NodeJS.ProcessEnv; socket?: string; extraPipes?: number }): Promise<Proc> {
+  const socket = o.socket ?? join(o.dir, "socket");
+  const p = startProc(process.execPath, [BIN, "-N", ...args], cleanEnv({ XENSTORED_RUNDIR: o.dir, ...o.env }), o.extraPipes ?? 0);
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (!p.running()) throw new Error(`tsxenstored exited during start: ${p.stderr()}`);
+    if (existsSync(socket)) {
+      try {
+        await assertAnswers(socket, "start-up probe");
+        return p;
+      } catch {
+        /* not yet */
+      }
+    }
+    if (Date.now() > deadline) {
+      await p.stop("SIGKILL");
+      throw new Error(`tsxenstored did not answer on ${socket}: ${p.stderr()}`);
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+interface LauncherResult extends Exit {
+  stdout: string;
+  stderr: string;
+}
+
+/** The legacy launcher (no -N): resolves when it exits. */
+async function runLauncher(args: string[], env: NodeJS.ProcessEnv, ms = 15000): Promise<LauncherResult> {
+  const p = startProc(process.execPath, [BIN, ...args], cleanEnv(env));
+  let r: Exit;
+  try {
+    r = await withTimeout(p.exited, ms, `the launcher tsxenstored ${args.join(" ")}`);
+  } finally {
+    await p.stop("SIGKILL");
+  }
+  // stdout/stderr are complete once the pipes close.
+  await waitUntil(() => p.child.stdout!.closed && p.child.stderr!.closed, "the launcher's pipes to close", 2000, 2);
+  return { ...r, stdout: p.stdout(), stderr: p.stderr() };
+}
+
+/** Wait for a detached daemon to exit. */
+async function waitGone(pid: number, ms = 8000): Promise<void> {
+  await waitUntil(() => !alive(pid), `pid ${pid} to exit`, ms, 5);
+}
+
+function stopDetached(pid: number, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  process.kill(pid, signal);
+  return waitGone(pid).then(() => void detached.delete(pid));
+}
+
+// ---------------------------------------------------------------------------
+// systemd socket activation with the real systemd-socket-activate
+
+const SSA = "systemd-socket-activate";
+const noSsa = haveCommand(SSA) ? false : `${SSA} not installed`;
+
+interface Activated {
+  proc: Proc;
+  /** Where the daemon would create sockets of its own (must stay empty). */
+  own: string;
+}
+
+/**
+ * `systemd-socket-activate -l PATH... [flags] node bin/tsxenstored -N args`:
+ * resolves once it listens (the daemon is exec'd on the first connection).
+ */
+async function activate(listen: string[], flags: string[], args: string[], o: { dir: string; env?: NodeJS.ProcessEnv }): Promise<Activated> {
+  const own = join(o.dir, "own");
+  // systemd-socket-activate passes the program only LISTEN_* and what -E sets.
+  const childEnv = { XENSTORED_RUNDIR: own, ...o.env };
+  const ssaArgs = [
+    ...listen.flatMap((l) => ["-l", l]),
+    ...Object.entries(childEnv).map(([k, v]) => `-E${k}=${v}`),
+    ...flags,
+    process.execPath,
+    BIN,
+    "-N",
+    ...args,
+  ];
+  const proc = startProc(SSA, ssaArgs, cleanEnv());
+  for (const l of listen) {
+    const esc = l.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    await proc.waitStderr(new RegExp(`Listening on ${esc} as \\d+\\.`));
+  }
+  return { proc, own };
+}
+
+test("socket activation, one socket: served on the inherited socket, nothing created, nothing removed", { skip: noSsa }, async () => {
+  const dir = tempDir();
+  const act = join(dir, "act");
+  mkdirSync(act);
+  const sock = join(act, "socket");
+  const { proc, own } = await activate([sock], [], [], { dir });
+  try {
+    // The first connection makes systemd-socket-activate exec the daemon; it is answered.
+    const c = await XenStoreClient.connect(sock);
+    try {
+      await c.write("/act/one", "1");
+      assert.equal(await c.readString("/act/one"), "1");
+    } finally {
+      c.close();
+    }
+    await proc.waitStderr(/Execing /);
+    const r = cli(sock, "xenstore-read", ["/act/one"]);
+    assert.equal(r.stdout, "1\n", r.stderr);
+    assert.equal(r.status, 0);
+    assert.deepEqual(readdirSync(act), ["socket"], "the daemon created no socket beside the inherited one");
+    assert.equal(existsSync(own), false, `the daemon created its rundir ${own}: ${existsSync(own) ? readdirSync(own).join(",") : ""}`);
+    assert.equal(proc.running(), true);
+  } finally {
+    const { code, signal } = await proc.stop("SIGTERM");
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, proc.stderr());
+  }
+  assert.ok(isSocketFile(sock), "the inherited socket file is still there after SIGTERM");
+  assert.equal(existsSync(own), false);
+});
+
+test("socket activation, two named sockets: read-write and read-only served, READY=1 sent, inherited files kept", { skip: noSsa }, async () => {
+  const dir = tempDir();
+  const act = join(dir, "act");
+  mkdirSync(act);
+  const rwPath = join(act, "socket");
+  const roPath = join(act, "socket_ro");
+  const notify = await startNotifyListener({ address: join(dir, "notify"), probes: [rwPath, roPath] });
+  const { proc, own } = await activate([rwPath, roPath], ["--fdname=socket:socket_ro"], [], { dir, env: { NOTIFY_SOCKET: notify.address } });
+  try {
+    const rw = await XenStoreClient.connect(rwPath);
+    const ro = await XenStoreClient.connect(roPath);
+    try {
+      await rw.write("/act/two", "rw");
+      assert.equal(await ro.readString("/act/two"), "rw");
+      await expectErrno(ro.write("/act/two", "ro"), "EACCES", "WRITE on the inherited read-only socket");
+      await expectErrno(ro.mkdir("/act/dir"), "EACCES", "MKDIR on the inherited read-only socket");
+      await expectErrno(ro.rm("/act/two"), "EACCES", "RM on the inherited read-only socket");
+      assert.equal(await rw.readString("/act/two"), "rw");
+    } finally {
+      ro.close();
+      rw.close();
+    }
+    const w = cli(roPath, "xenstore-write", ["/act/cli", "x"]);
+    assert.notEqual(w.status, 0, "xenstore-write through the read-only socket fails");
+    assert.match(w.stderr, /could not write path \/act\/cli/);
+    assert.equal(cli(rwPath, "xenstore-exists", ["/act/cli"]).status, 1, "nothing was written");
+    assert.equal(cli(rwPath, "xenstore-write", ["/act/cli", "y"]).status, 0);
+    assert.equal(cli(roPath, "xenstore-read", ["/act/cli"]).stdout, "y\n");
+
+    await notify.waitFor((m) => m.some((x) => x.lines.includes("READY=1")), "READY=1");
+    const ready = notify.messages[0]!;
+    assert.ok(ready.lines.includes("READY=1"), `first datagram: ${ready.msg}`);
+    assert.ok(ready.lines.includes(`MAINPID=${proc.pid}`), `MAINPID is the daemon (exec'd in place): ${ready.msg}`);
+    assert.ok(ready.lines.some((l) => /^STATUS=.*2 socket/.test(l)), `STATUS names both sockets: ${ready.msg}`);
+    assert.deepEqual(
+      ready.probes!.map((p) => ({ path: p.path, ok: p.ok, type: p.type, reqId: p.reqId })),
+      [rwPath, roPath].map((path) => ({ path, ok: true, type: Op.READ, reqId: 0x5eed })),
+    );
+    assert.deepEqual(readdirSync(act).sort(), ["socket", "socket_ro"], "the daemon created no socket beside the inherited ones");
+    assert.equal(existsSync(own), false, "the daemon created no sockets of its own");
+  } finally {
+    const { code, signal } = await proc.stop("SIGTERM");
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, proc.stderr());
+    await notify.close();
+  }
+  assert.ok(isSocketFile(rwPath), "inherited socket kept after SIGTERM");
+  assert.ok(isSocketFile(roPath), "inherited socket_ro kept after SIGTERM");
+});
+
+test("socket activation: LISTEN_FDNAMES decide which socket is read-only, not their order", { skip: noSsa }, async () => {
+  const dir = tempDir();
+  const act = join(dir, "act");
+  mkdirSync(act);
+  const roPath = join(act, "socket_ro");
+  const rwPath = join(act, "socket");
+  // socket_ro is fd 3, socket is fd 4.
+  const { proc } = await activate([roPath, rwPath], ["--fdname=socket_ro:socket"], [], { dir });
+  try {
+    const ro = await XenStoreClient.connect(roPath);
+    const rw = await XenStoreClient.connect(rwPath);
+    try {
+      await expectErrno(ro.write("/order/x", "1"), "EACCES", "WRITE on the socket named socket_ro (fd 3)");
+      await rw.write("/order/x", "2");
+      assert.equal(await ro.readString("/order/x"), "2");
+    } finally {
+      ro.close();
+      rw.close();
+    }
+  } finally {
+    const { code } = await proc.stop("SIGTERM");
+    assert.equal(code, 0, proc.stderr());
+  }
+});
+
+test("LISTEN_PID naming another process: the variables are ignored and the daemon creates its own sockets", async () => {
+  const dir = tempDir();
+  // fd 3 is a pipe: adopting it would fail. LISTEN_PID is not ours.
+  const d = await startForeground([], { dir, env: { LISTEN_PID: "1", LISTEN_FDS: "1", LISTEN_FDNAMES: "socket" }, extraPipes: 1 });
+  try {
+    assert.ok(isSocketFile(join(dir, "socket")), "own socket created");
+    assert.ok(isSocketFile(join(dir, "socket_ro")), "own socket_ro created");
+    await assertAnswers(join(dir, "socket"), "own socket");
+    await assertAnswers(join(dir, "socket_ro"), "own socket_ro");
+    assert.equal(d.stderr(), "");
+  } finally {
+    const { code } = await d.stop("SIGTERM");
+    assert.equal(code, 0, d.stderr());
+  }
+  assert.deepEqual(readdirSync(dir), [], "its own sockets removed on exit");
+});
+
+test("socket activation: LISTEN_FDNAMES without \"socket\" is refused with a clear error", { skip: noSsa }, async () => {
+  const dir = tempDir();
+  const sock = join(dir, "act.sock");
+  const { proc, own } = await activate([sock], ["--fdname=xenstore"], [], { dir });
+  // Trigger the exec; the daemon must refuse, closing our connection unanswered.
+  await assert.rejects(rawRequest(sock, Op.READ, "/\0"));
+  const { code, signal } = await withTimeout(proc.exited, 10000, "the daemon to exit");
+  await proc.stop();
+  assert.equal(signal, null);
+  assert.equal(code, 1, proc.stderr());
+  assert.match(proc.stderr(), /^tsxenstored: LISTEN_FDNAMES=xenstore has no "socket"/m);
+  assert.match(proc.stderr(), /FileDescriptorName=socket/);
+  assert.ok(isSocketFile(sock), "the inherited socket file is not removed");
+  assert.equal(existsSync(own), false, "no socket of its own");
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function sendDatagram(path: string): void {
+  const r = spawnSync("python3", ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'x', sys.argv[1])", path]);
+  assert.equal(r.status, 0, r.stderr?.toString());
+}
+
+test("socket activation: an inherited fd that is not a Unix stream listening socket is refused with a clear error", { skip: noSsa }, async (t) => {
+  const cases: { name: string; listen: () => Promise<string>; flags: string[]; trigger: (addr: string) => Promise<void>; re: RegExp }[] = [
+    {
+      name: "a Unix datagram socket (--datagram)",
+      listen: async () => join(tempDir(), "dgram"),
+      flags: ["--datagram"],
+      trigger: async (addr) => sendDatagram(addr),
+      re: /^tsxenstored: inherited fd 3 is a unix dgram socket; a Unix stream socket is needed/m,
+    },
+    {
+      name: "a Unix seqpacket socket (--seqpacket)",
+      listen: async () => join(tempDir(), "seqpacket"),
+      flags: ["--seqpacket"],
+      trigger: async (addr) => {
+        const r = spawnSync("python3", ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])", addr]);
+        assert.equal(r.status, 0, r.stderr?.toString());
+      },
+      re: /^tsxenstored: inherited fd 3 is a unix seqpacket socket; a Unix stream socket is needed/m,
+    },
+    {
+      name: "a TCP socket (-l 127.0.0.1:PORT)",
+      listen: async () => `127.0.0.1:${await freePort()}`,
+      flags: [],
+      trigger: async (addr) => {
+        const [host, port] = addr.split(":");
+        await new Promise<void>((resolve) => {
+          const s = connect(Number(port), host!);
+          s.on("connect", () => undefined);
+          s.on("error", () => resolve());
+          s.on("close", () => resolve());
+        });
+      },
+      re: /^tsxenstored: inherited fd 3 is a inet stream socket; a Unix stream socket is needed/m,
+    },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const dir = tempDir();
+      const addr = await c.listen();
+      const { proc, own } = await activate([addr], c.flags, [], { dir });
+      try {
+        await c.trigger(addr);
+        const { code, signal } = await withTimeout(proc.exited, 10000, "the daemon to exit");
+        assert.equal(signal, null);
+        assert.notEqual(code, 0, proc.stderr());
+        assert.equal(code, 1, proc.stderr());
+        assert.match(proc.stderr(), c.re);
+        assert.equal(existsSync(own), false, "no socket of its own");
+        if (addr.startsWith("/")) assert.ok(existsSync(addr), "the inherited socket file is not removed");
+      } finally {
+        await proc.stop("SIGKILL");
+      }
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// sd_notify
+
+function firstWith(m: NotifyMessage[], line: string): NotifyMessage | undefined {
+  return m.find((x) => x.lines.includes(line));
+}
+
+for (const kind of ["path", "abstract"] as const) {
+  test(`sd_notify to ${kind === "path" ? "a filesystem path" : "an abstract @name"} NOTIFY_SOCKET: READY=1 only once every socket accepts, STOPPING=1 on SIGTERM`, async () => {
+    const dir = tempDir();
+    const pidFile = join(dir, "xenstored.pid");
+    const rwPath = join(dir, "socket");
+    const roPath = join(dir, "socket_ro");
+    const address = kind === "path" ? join(dir, "notify.sock") : `@tsxs-test-${process.pid}-${randomBytes(6).toString("hex")}`;
+    const notify = await startNotifyListener({ address, probes: [rwPath, roPath], pidFile });
+    // Started directly (not through startForeground, which would poll the socket itself).
+    const d = startProc(process.execPath, [BIN, "-N", "-F", pidFile], cleanEnv({ XENSTORED_RUNDIR: dir, NOTIFY_SOCKET: address }));
+    try {
+      await notify.waitFor((m) => m.length >= 1, "the first datagram");
+      const first = notify.messages[0]!;
+      assert.ok(first.lines.includes("READY=1"), `the first datagram has READY=1: ${JSON.stringify(first.msg)}`);
+      const status = first.lines.find((l) => l.startsWith("STATUS="));
+      assert.ok(status && status.length > "STATUS=".length, `the first datagram has a STATUS=: ${JSON.stringify(first.msg)}`);
+      assert.ok(first.lines.includes(`MAINPID=${d.pid}`), JSON.stringify(first.msg));
+      // At the moment READY=1 arrived, both sockets answered and the pid file was complete.
+      for (const p of first.probes!) {
+        assert.deepEqual(
+          { path: p.path, ok: p.ok, error: p.error, type: p.type, reqId: p.reqId, payload: p.payload },
+          { path: p.path, ok: true, error: undefined, type: Op.READ, reqId: 0x5eed, payload: "" },
+          `probe of ${p.path} right after READY=1`,
+        );
+      }
+      assert.deepEqual(
+        first.probes!.map((p) => p.path),
+        [rwPath, roPath],
+      );
+      assert.equal(first.pidfile, `${d.pid}\n`, "the pid file was written before READY=1");
+
+      const { code, signal } = await d.stop("SIGTERM");
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, d.stderr());
+      await notify.waitFor((m) => firstWith(m, "STOPPING=1") !== undefined, "STOPPING=1");
+      const stopping = firstWith(notify.messages, "STOPPING=1")!;
+      assert.ok(notify.messages.indexOf(stopping) > 0, "STOPPING=1 comes after READY=1");
+      assert.deepEqual(
+        notify.messages.map((m) => m.lines.filter((l) => l === "READY=1" || l === "STOPPING=1")).flat(),
+        ["READY=1", "STOPPING=1"],
+        "exactly one READY=1 and one STOPPING=1",
+      );
+      assert.equal(d.stderr(), "", "no complaint about the notify socket");
+    } finally {
+      await d.stop("SIGKILL");
+      await notify.close();
+    }
+  });
+}
+
+test("WATCHDOG_USEC=200000: several WATCHDOG=1 pings within a second, none after STOPPING=1", async () => {
+  const dir = tempDir();
+  const notify = await startNotifyListener({ address: join(dir, "notify.sock") });
+  const d = await startForeground([], { dir, env: { NOTIFY_SOCKET: notify.address, WATCHDOG_USEC: "200000" } });
+  try {
+    await notify.waitFor((m) => firstWith(m, "READY=1") !== undefined, "READY=1");
+    const ready = firstWith(notify.messages, "READY=1")!;
+    await new Promise((r) => setTimeout(r, 1100));
+    const pings = notify.messages.filter((m) => m.msg === "WATCHDOG=1" && m.t - ready.t <= 1.0);
+    // One every 100 ms is the target; allow for a busy machine.
+    assert.ok(pings.length >= 4, `only ${pings.length} WATCHDOG=1 pings within 1 s of READY=1: ${JSON.stringify(notify.messages.map((m) => [m.msg, m.t - ready.t]))}`);
+    for (const m of notify.messages) if (m !== ready) assert.equal(m.msg, "WATCHDOG=1");
+    const { code } = await d.stop("SIGTERM");
+    assert.equal(code, 0, d.stderr());
+    await notify.waitFor((m) => firstWith(m, "STOPPING=1") !== undefined, "STOPPING=1");
+    const stopAt = notify.messages.indexOf(firstWith(notify.messages, "STOPPING=1")!);
+    assert.deepEqual(notify.messages.slice(stopAt + 1), [], "no datagram after STOPPING=1");
+  } finally {
+    await d.stop("SIGKILL");
+    await notify.close();
+  }
+});
+
+test("WATCHDOG_PID naming another process: no WATCHDOG=1 pings", async () => {
+  const dir = tempDir();
+  const notify = await startNotifyListener({ address: join(dir, "notify.sock") });
+  const d = await startForeground([], { dir, env: { NOTIFY_SOCKET: notify.address, WATCHDOG_USEC: "200000", WATCHDOG_PID: "1" } });
+  try {
+    await notify.waitFor((m) => firstWith(m, "READY=1") !== undefined, "READY=1");
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(
+      notify.messages.filter((m) => m.lines.includes("WATCHDOG=1")).length,
+      0,
+      JSON.stringify(notify.messages.map((m) => m.msg)),
+    );
+  } finally {
+    await d.stop("SIGTERM");
+    await notify.close();
+  }
+});
+
+test("NOTIFY_SOCKET pointing at nothing does not prevent start-up or a clean exit", async () => {
+  for (const address of [join(tempDir(), "nobody-listens"), `@tsxs-test-nobody-${process.pid}-${randomBytes(6).toString("hex")}`]) {
+    const dir = tempDir();
+    const d = await startForeground(["-F", join(dir, "pid")], { dir, env: { NOTIFY_SOCKET: address, WATCHDOG_USEC: "200000" } });
+    try {
+      await assertAnswers(join(dir, "socket"), `socket with NOTIFY_SOCKET=${address}`);
+      await assertAnswers(join(dir, "socket_ro"), `socket_ro with NOTIFY_SOCKET=${address}`);
+      assert.equal(readIfExists(join(dir, "pid")), `${d.pid}\n`);
+    } finally {
+      const { code, signal } = await d.stop("SIGTERM");
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, `NOTIFY_SOCKET=${address}: ${d.stderr()}`);
+    }
+    assert.deepEqual(readdirSync(dir), []);
+  }
+});
+
+test("legacy daemonizing under Type=notify (launch-xenstore): the detached daemon has sent READY=1 with its own MAINPID before the launcher exits", async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, "xenstored.pid");
+  const notify = await startNotifyListener({ address: join(dir, "notify.sock"), probes: [join(dir, "run", "socket")], pidFile });
+  const r = await runLauncher(["-F", pidFile], { XENSTORED_RUNDIR: join(dir, "run"), NOTIFY_SOCKET: notify.address });
+  const pid = Number(readIfExists(pidFile));
+  if (pid > 0) detached.add(pid);
+  try {
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(pid > 0);
+    // The datagram was sent before the launcher was released; allow only for delivery to the listener.
+    await notify.waitFor((m) => m.length > 0, "READY=1", 2000);
+    const ready = notify.messages[0]!;
+    assert.ok(ready.lines.includes("READY=1"), ready.msg);
+    assert.ok(ready.lines.includes(`MAINPID=${pid}`), `MAINPID is the daemon, not the launcher: ${ready.msg}`);
+    assert.equal(ready.probes![0]!.ok, true, `socket answered at READY=1: ${ready.probes![0]!.error}`);
+    assert.equal(ready.pidfile, `${pid}\n`, "pid file written before READY=1");
+    await assertAnswers(join(dir, "run", "socket"), "socket");
+  } finally {
+    if (pid > 0 && alive(pid)) await stopDetached(pid);
+    await notify.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Legacy daemonizing (no -N)
+
+function sessionOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  // pid (comm) state ppid pgrp session ...
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[3]);
+}
+
+test("legacy daemonizing: the launcher exits 0 once the daemon is ready; -P prints the daemon's pid", async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, "xenstored.pid");
+  const r = await runLauncher(["-F", pidFile, "-P"], { XENSTORED_RUNDIR: dir });
+  const pidText = readIfExists(pidFile);
+  const pid = Number(pidText);
+  if (pid > 0) detached.add(pid);
+  try {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, "");
+    assert.match(r.stdout, /^\d+\n$/);
+    assert.equal(pidText, r.stdout, "-P prints the pid that is in the pid file");
+    assert.ok(alive(pid), "the daemon runs after the launcher exited");
+    await assertAnswers(join(dir, "socket"), "socket");
+    await assertAnswers(join(dir, "socket_ro"), "socket_ro");
+    assert.equal((statSync(join(dir, "socket")).mode & 0o777).toString(8), "600");
+    assert.equal((statSync(join(dir, "socket_ro")).mode & 0o777).toString(8), "660");
+    assert.equal(sessionOf(pid), pid, "the daemon leads its own session (detached from the launcher's terminal)");
+    assert.equal(readlinkSync(`/proc/${pid}/cwd`), "/", "the daemon changed directory to /");
+    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro", "xenstored.pid"]);
+  } finally {
+    if (pid > 0 && alive(pid)) await stopDetached(pid, "SIGINT");
+  }
+  assert.deepEqual(readdirSync(dir), [], "SIGINT: sockets and pid file removed");
+
+  // -P in the foreground prints the pid once ready.
+  const d = await startForeground(["-P"], { dir });
+  try {
+    await waitUntil(() => d.stdout().includes("\n"), "the pid on stdout");
+    assert.equal(d.stdout(), `${d.pid}\n`);
+  } finally {
+    await d.stop();
+  }
+});
+
+test("legacy daemonizing race: 200 launches, each answered the instant its launcher exits, then stopped cleanly", async () => {
+  const N = 200;
+  const base = tempDir();
+  const started = Date.now();
+  const problems: string[] = [];
+  // Shut the previous daemon down while the next one starts (at most one in flight).
+  let stopping: Promise<void> | null = null;
+  for (let i = 0; i < N; i++) {
+    const dir = join(base, String(i));
+    mkdirSync(dir);
+    const pidFile = join(dir, "xenstored.pid");
+    const socket = join(dir, "socket");
+    const child = spawn(process.execPath, [BIN, "-F", pidFile], { env: cleanEnv({ XENSTORED_RUNDIR: dir }), stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+    const outcome = await new Promise<{ code: number | null; reply: Promise<Packet>; pidText: string | null }>((resolve) => {
+      child.once("exit", (code) => {
+        // The instant the launcher is gone: connect and ask, with no retry.
+        const reply = rawRequest(socket, Op.READ, "/tool/xenstored\0", 1000 + i);
+        reply.catch(() => undefined);
+        resolve({ code, reply, pidText: readIfExists(pidFile) });
+      });
+    });
+    const pid = Number(outcome.pidText);
+    if (pid > 0) detached.add(pid);
+    let reply: Packet | Error;
+    try {
+      reply = await outcome.reply;
+    } catch (e) {
+      reply = e as Error;
+    }
+    if (outcome.code !== 0) problems.push(`#${i}: launcher exit ${outcome.code}: ${stderr}`);
+    if (!/^\d+\n$/.test(outcome.pidText ?? "")) problems.push(`#${i}: pid file at launcher exit: ${JSON.stringify(outcome.pidText)}`);
+    if (reply instanceof Error) problems.push(`#${i}: connection right after the launcher exited: ${reply.message}`);
+    else if (reply.type !== Op.READ || reply.reqId !== 1000 + i || reply.payload.length !== 0)
+      problems.push(`#${i}: unexpected reply type ${reply.type} reqId ${reply.reqId} payload ${JSON.stringify(reply.payload.toString("latin1"))}`);
+    if (problems.length > 5) break;
+    const previous = stopping;
+    stopping =
+      pid > 0
+        ? (async () => {
+            try {
+              await stopDetached(pid);
+              const left = readdirSync(dir);
+              if (left.length) problems.push(`#${i}: left behind after SIGTERM: ${left.join(", ")}`);
+              rmSync(dir, { recursive: true, force: true });
+            } catch (e) {
+              problems.push(`#${i}: stopping pid ${pid}: ${(e as Error).message}`);
+            }
+          })()
+        : null;
+    if (previous) await previous;
+  }
+  if (stopping) await stopping;
+  const elapsed = Date.now() - started;
+  assert.deepEqual(problems, []);
+  assert.ok(elapsed < 110000, `200 launches took ${elapsed} ms`);
+});
+
+test("legacy daemonizing: a daemon that cannot start makes the launcher exit non-zero with the daemon's error", async (t) => {
+  await t.test("the socket's directory cannot be created (a regular file is in the way)", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "file"), "");
+    const r = await runLauncher(["-F", join(dir, "pid")], { XENSTORED_RUNDIR: join(dir, "file", "run") });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^tsxenstored: cannot start: .*(ENOTDIR|EEXIST).*file/m);
+    assert.equal(r.stdout, "");
+    assert.deepEqual(readdirSync(dir), ["file"], "no pid file");
+  });
+  await t.test("the socket's directory is not writable (sysfs)", async () => {
+    const dir = tempDir();
+    const sock = `/sys/tsxs-test-${randomBytes(6).toString("hex")}/socket`;
+    const r = await runLauncher(["-F", join(dir, "pid")], { XENSTORED_PATH: sock, XENSTORED_RUNDIR: dir });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^tsxenstored: cannot start: .*(EPERM|EACCES|EROFS)/m);
+    assert.deepEqual(readdirSync(dir), [], "no pid file");
+  });
+  await t.test("the socket's directory is read-only (chmod 0555; skipped as root)", { skip: process.getuid?.() === 0 ? "root may write anywhere" : false }, async () => {
+    const dir = tempDir();
+    const ro = join(dir, "ro");
+    mkdirSync(ro);
+    chmodSync(ro, 0o555);
+    const r = await runLauncher([], { XENSTORED_RUNDIR: ro });
+    chmodSync(ro, 0o755);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^tsxenstored: cannot start: .*EACCES/m);
+  });
+  await t.test("the socket is in use by another daemon", async () => {
+    const dir = tempDir();
+    const first = await startForeground([], { dir });
+    try {
+      const other = tempDir();
+      const r = await runLauncher(["-F", join(other, "pid")], { XENSTORED_RUNDIR: dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^tsxenstored: cannot start: .*socket is in use: another xenstored is running/m);
+      assert.deepEqual(readdirSync(other), [], "no pid file");
+      // The first daemon is untouched.
+      assert.ok(isSocketFile(join(dir, "socket")) && isSocketFile(join(dir, "socket_ro")));
+      await assertAnswers(join(dir, "socket"), "first daemon's socket");
+      await assertAnswers(join(dir, "socket_ro"), "first daemon's socket_ro");
+    } finally {
+      await first.stop();
+    }
+  });
+});
+
+test("legacy daemonizing: a socket directory under /proc (where recursive mkdir meets ENOENT) still fails promptly", async () => {
+  const dir = tempDir();
+  const sock = `/proc/tsxs-test-${randomBytes(6).toString("hex")}/socket`;
+  const p = startProc(process.execPath, [BIN, "-F", join(dir, "pid")], cleanEnv({ XENSTORED_PATH: sock, XENSTORED_RUNDIR: dir }));
+  let r: Exit | null = null;
+  try {
+    r = await withTimeout(p.exited, 5000, "the launcher to give up").catch(() => null);
+  } finally {
+    if (p.running()) {
+      // Find the daemon (the launcher's child) before ending both.
+      let kids: number[] = [];
+      try {
+        kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, "latin1").trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        /* none */
+      }
+      for (const k of kids) {
+        try {
+          process.kill(k, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+      }
+      await p.stop("SIGKILL");
+    } else {
+      await p.stop();
+    }
+  }
+  assert.ok(r !== null, `the launcher was still waiting after 5 s (the daemon spins in mkdir under /proc); stderr: ${p.stderr()}`);
+  assert.equal(r.code, 1, p.stderr());
+  assert.match(p.stderr(), /^tsxenstored: cannot start: /m);
+});
+
+// ---------------------------------------------------------------------------
+// The pid file
+
+test("pid file: a second instance with the same pid file refuses to start while the first runs", async () => {
+  const dir = tempDir();
+  const pidFile = join(dir, "xenstored.pid");
+  const first = await startForeground(["-F", pidFile], { dir: join(dir, "first") });
+  try {
+    assert.equal(readIfExists(pidFile), `${first.pid}\n`);
+    // In the foreground:
+    const other = join(dir, "second");
+    const second = startProc(process.execPath, [BIN, "-N", "-F", pidFile], cleanEnv({ XENSTORED_RUNDIR: other }));
+    const { code } = await withTimeout(second.exited, 10000, "the second instance to exit");
+    await second.stop();
+    assert.equal(code, 1, second.stderr());
+    assert.equal(second.stderr(), `tsxenstored: another xenstored (pid ${first.pid}) is running: pid file ${pidFile}\n`);
+    assert.equal(existsSync(other), false, "the second instance created no sockets");
+    // Through the launcher:
+    const r = await runLauncher(["-F", pidFile], { XENSTORED_RUNDIR: other });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, `tsxenstored: another xenstored (pid ${first.pid}) is running: pid file ${pidFile}\n`);
+    assert.equal(existsSync(other), false);
+    // The first one is untouched.
+    assert.equal(readIfExists(pidFile), `${first.pid}\n`);
+    await assertAnswers(join(dir, "first", "socket"), "first daemon");
+    assert.deepEqual(readdirSync(dir).sort(), ["first", "xenstored.pid"]);
+  } finally {
+    const { code } = await first.stop();
+    assert.equal(code, 0, first.stderr());
+  }
+  assert.equal(existsSync(pidFile), false, "removed on clean exit");
+});
+
+test("pid file: a stale one (dead pid, garbage, a live process that is not xenstored) is replaced atomically", async () => {
+  const dead = spawnSync("true").pid!;
+  const sleeper = startProc("sleep", ["60"], cleanEnv());
+  try {
+    for (const [what, content] of [
+      ["a dead pid", `${dead}\n`],
+      ["garbage", "garbage\n"],
+      ["an empty file", ""],
+      ["a live process that is not xenstored", `${sleeper.pid}\n`],
+    ] as const) {
+      const dir = tempDir();
+      const pidFile = join(dir, "xenstored.pid");
+      writeFileSync(pidFile, content);
+      const before = statSync(pidFile).ino;
+      const d = await startForeground(["-F", pidFile], { dir: join(dir, "run") });
+      try {
+        await waitUntil(() => readIfExists(pidFile) === `${d.pid}\n`, `${what}: the pid file to hold the new pid`);
+        assert.notEqual(statSync(pidFile).ino, before, `${what}: replaced by a rename, not rewritten in place`);
+        assert.deepEqual(readdirSync(dir).sort(), ["run", "xenstored.pid"], `${what}: no temporary file left`);
+      } finally {
+        const { code } = await d.stop();
+        assert.equal(code, 0, `${what}: ${d.stderr()}`);
+      }
+      assert.equal(existsSync(pidFile), false, `${what}: removed on clean exit`);
+      assert.equal(sleeper.running(), true, "the unrelated process was not touched");
+    }
+  } finally {
+    await sleeper.stop("SIGKILL");
+  }
+});
+
+test("a second instance without a pid file but on the same socket refuses: in use", async () => {
+  const dir = tempDir();
+  const first = await startForeground([], { dir });
+  try {
+    const c = await XenStoreClient.connect(join(dir, "socket"));
+    await c.write("/first/alive", "yes");
+    const second = startProc(process.execPath, [BIN, "-N"], cleanEnv({ XENSTORED_RUNDIR: dir }));
+    const { code } = await withTimeout(second.exited, 10000, "the second instance to exit");
+    await second.stop();
+    assert.equal(code, 1, second.stderr());
+    assert.equal(second.stderr(), `tsxenstored: cannot start: ${join(dir, "socket")} is in use: another xenstored is running\n`);
+    // Not disturbed: same sockets, same store, same connection.
+    assert.equal(await c.readString("/first/alive"), "yes");
+    c.close();
+    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro"]);
+    await assertAnswers(join(dir, "socket_ro"), "first daemon's socket_ro");
+    const fresh = await XenStoreClient.connect(join(dir, "socket"));
+    assert.equal(await fresh.readString("/first/alive"), "yes");
+    fresh.close();
+  } finally {
+    const { code } = await first.stop();
+    assert.equal(code, 0, first.stderr());
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Signals with requests in flight
+
+/**
+ * Write `n` pipelined requests in one go (small enough to fit in the socket
+ * buffer at once), send `sig` to the daemon as soon as they have all been
+ * written, and collect everything it sends back until it closes the
+ * connection. Requests are WRITEs of small values, or, with `bigReplies`,
+ * READs of one 4000-byte node (so the replies far outgrow the socket buffers).
+ */
+async function burstThenSignal(sig: NodeJS.Signals, n: number, bigReplies: boolean): Promise<void> {
+  const dir = tempDir();
+  const trace = join(dir, "trace.log");
+  const d = await startForeground(["-T", trace], { dir });
+  const big = "x".repeat(4000);
+  if (bigReplies) {
+    const c = await XenStoreClient.connect(join(dir, "socket"));
+    await c.write("/big", big);
+    c.close();
+  }
+  const request = (i: number): Buffer =>
+    bigReplies ? encodePacket(Op.READ, i + 1, 0, Buffer.from("/big\0", "latin1")) : encodePacket(Op.WRITE, i + 1, 0, Buffer.from(`/pipe/${i + 1}\0value-${i + 1}`, "latin1"));
+  const expected = bigReplies ? { type: Op.READ, payload: big } : { type: Op.WRITE, payload: "OK\0" };
+  const requests = Buffer.concat(Array.from({ length: n }, (_, i) => request(i)));
+  const chunks: Buffer[] = [];
+  let error: Error | null = null;
+  const s: Socket = connect(join(dir, "socket"));
+  await new Promise<void>((resolve, reject) => {
+    s.once("connect", resolve);
+    s.once("error", reject);
+  });
+  s.on("data", (c: Buffer) => chunks.push(c));
+  s.on("error", (e) => (error = e));
+  const closed = new Promise<void>((r) => s.once("close", () => r()));
+  try {
+    await withTimeout(new Promise<void>((r) => s.write(requests, () => r())), 10000, `writing ${requests.length} bytes of requests`);
+    // Every request has been written: signal at once.
+    d.child.kill(sig);
+    await withTimeout(closed, 10000, "the daemon to close the connection");
+    const { code, signal } = await withTimeout(d.exited, 10000, "the daemon to exit");
+    assert.deepEqual({ code, signal }, { code: 0, signal: null }, d.stderr());
+  } finally {
+    s.destroy();
+    await d.stop("SIGKILL");
+  }
+  const parser = new PacketParser();
+  const replies = parser.push(Buffer.concat(chunks));
+  const lines = (readIfExists(trace) ?? "").split("\n");
+  const processed = lines.filter((l) => (bigReplies ? /^IN conn\d+ .* READ \(\/big \)$/ : /^IN conn\d+ .* WRITE \(\/pipe\//).test(l)).length;
+  const answered = lines.filter((l) => (bigReplies ? /^OUT conn\d+ .* READ \(x+\)$/ : /^OUT conn\d+ .* WRITE \(OK \)$/).test(l)).length;
+  const summary = `${replies.length} complete replies and ${parser.buffered} stray bytes received; ${processed} of the ${n} requests processed per the trace`;
+  assert.equal(parser.buffered, 0, `a truncated packet at the end: ${summary}`);
+  assert.deepEqual(
+    replies.map((p, i) => (p.type === expected.type && p.reqId === i + 1 && p.payload.toString("latin1") === expected.payload ? null : { i, type: p.type, reqId: p.reqId })).filter((x) => x),
+    [],
+    "replies in order, each as expected",
+  );
+  assert.equal(answered, processed, `the trace shows a reply for every processed request: ${summary}`);
+  assert.equal(replies.length, processed, `every processed request's reply reached the client: ${summary}`);
+  assert.equal(error, null, `the connection ended with an error instead of a clean close (end of file): ${summary}: ${String(error)}`);
+  assert.deepEqual(readdirSync(dir), ["trace.log"], "sockets removed");
+}
+
+for (const sig of ["SIGTERM", "SIGINT"] as const) {
+  test(`${sig} right after a burst of pipelined requests: every processed request is answered, no truncated packet, clean close`, async () => {
+    // 5000 WRITEs: 150 kB of requests.
+    await burstThenSignal(sig, 5000, false);
+  });
+}
+
+test("SIGTERM right after a burst of pipelined requests with large replies: every processed request is answered, no truncated packet", async () => {
+  // 4000 READs (84 kB) whose replies (16 MB) cannot all be in the socket buffers when the signal arrives.
+  await burstThenSignal("SIGTERM", 4000, true);
+});
+
+// ---------------------------------------------------------------------------
+// launch-xenstore
+
+const LAUNCH_XENSTORE = String.raw`#!/bin/bash
+# Modelled on xen:tools/hotplug/Linux/launch-xenstore.in (daemon branch).
+XENSTORED=${"$"}{XENSTORED:?}
+RUNDIR=${"$"}{RUNDIR:?}
+XEN_LOG_DIR=${"$"}{XEN_LOG_DIR:-$RUNDIR}
+
+test_xenstore () {
+	test -f $RUNDIR/xenstored.pid
+	return $?
+}
+
+timeout_xenstore () {
+	local time=0
+	local timeout=30
+
+	while [ $time -lt $timeout ] && ! test_xenstore ; do
+		echo -n .
+		time=$(($time+1))
+		sleep 1
+	done
+	echo
+
+	# Exit if we timed out
+	if ! [ $time -lt $timeout ] ; then
+		echo "Could not start $@"
+		return 1
+	fi
+
+	return 0
+}
+
+test_xenstore && exit 0
+
+[ "$XENSTORETYPE" = "" ] && XENSTORETYPE=daemon
+
+/bin/mkdir -p $RUNDIR
+
+[ "$XENSTORETYPE" = "daemon" ] && {
+	[ -z "$XENSTORED_TRACE" ] || XENSTORED_ARGS="$XENSTORED_ARGS -T $XEN_LOG_DIR/xenstored-trace.log"
+	[ -x "$XENSTORED" ] || {
+		echo "No xenstored found"
+		exit 1
+	}
+	XS_OOM_SCORE=-$((${"$"}{XENSTORED_OOM_MEM_THRESHOLD:-50} * 10))
+
+	rm -f $RUNDIR/xenstored.pid
+
+	echo -n Starting $XENSTORED...
+	$XENSTORED --pid-file $RUNDIR/xenstored.pid $XENSTORED_ARGS
+
+	systemd-notify --booted 2>/dev/null || timeout_xenstore $XENSTORED || exit 1
+	XS_PID=${"`"}cat $RUNDIR/xenstored.pid${"`"}
+	echo $XS_OOM_SCORE >/proc/$XS_PID/oom_score_adj
+
+	exit 0
+}
+
+echo "illegal value $XENSTORETYPE for XENSTORETYPE"
+exit 1
+`;
+
+test("a launch-xenstore-style script starts the daemon; xenstore-read -s / answers right after", { skip: cliUnavailable() ?? false }, async () => {
+  const dir = tempDir();
+  const script = join(dir, "launch-xenstore");
+  writeFileSync(script, LAUNCH_XENSTORE, { mode: 0o755 });
+  const rundir = join(dir, "run");
+  const env = cleanEnv({ XENSTORED: BIN, RUNDIR: rundir, XENSTORED_RUNDIR: rundir, XENSTORED_TRACE: "1", XENSTORED_ARGS: "--domains 0-63" });
+  const started = Date.now();
+  const r = spawnSync("bash", [script], { env, encoding: "utf8", timeout: 40000 });
+  const elapsed = Date.now() - started;
+  const pidText = readIfExists(join(rundir, "xenstored.pid"));
+  const pid = Number(pidText);
+  if (pid > 0) detached.add(pid);
+  try {
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    // The pid file was there when the daemon returned: no "." from the wait loop, no second of sleep.
+    assert.equal(r.stdout, `Starting ${BIN}...\n`);
+    assert.ok(elapsed < 10000, `the script took ${elapsed} ms`);
+    assert.match(pidText ?? "", /^\d+\n$/);
+    assert.ok(alive(pid));
+    // Lowering an OOM score needs CAP_SYS_RESOURCE, which a container may lack.
+    const canLower = spawnSync("sh", ["-c", "echo -1 > /proc/$$/oom_score_adj"], { stdio: "ignore" }).status === 0;
+    if (canLower) assert.equal(readFileSync(`/proc/${pid}/oom_score_adj`, "latin1").trim(), "-500", "the script adjusted the daemon's OOM score through the pid file");
+    // Otherwise the write is refused, but /proc/<pid>/oom_score_adj opened: the pid file named a live process.
+    else assert.match(r.stderr, /^[^\n]*write error: Permission denied\n$/, r.stderr);
+    const read = spawnSync("xenstore-read", ["-s", "/"], { env: cleanEnv({ XENSTORED_RUNDIR: rundir }), encoding: "utf8", timeout: 10000 });
+    assert.equal(read.status, 0, read.stderr);
+    assert.equal(read.stdout, "\n");
+    assert.ok(existsSync(join(rundir, "xenstored-trace.log")), "XENSTORED_TRACE added -T");
+    // Run again: already running, exits 0 at once without starting another.
+    const again = spawnSync("bash", [script], { env, encoding: "utf8", timeout: 40000 });
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(again.stdout, "");
+    assert.equal(readIfExists(join(rundir, "xenstored.pid")), pidText);
+  } finally {
+    if (pid > 0 && alive(pid)) await stopDetached(pid);
+  }
+  assert.equal(existsSync(join(rundir, "xenstored.pid")), false, "pid file removed at exit");
+  assert.equal(existsSync(join(rundir, "socket")), false, "socket removed at exit");
+});
+
+// ---------------------------------------------------------------------------
+// systemd units
+
+function printUnits(args: string[], env: NodeJS.ProcessEnv, bin = BIN): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { env: cleanEnv(env), encoding: "utf8", timeout: 15000 });
+  return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Split `# name\n<text>\n` sections. */
+function sections(out: string): Record<string, string> {
+  const res: Record<string, string> = {};
+  const parts = out.split(/^# (\S+)\n/m);
+  assert.equal(parts[0], "", `output starts with a "# name" line: ${out}`);
+  // Each unit's text is followed by an empty line.
+  for (let i = 1; i < parts.length; i += 2) res[parts[i]!] = parts[i + 1]!.replace(/\n$/, "");
+  return res;
+}
+
+/** The key=value lines of one [section] of a unit file. */
+function unitSection(text: string, name: string): string[] {
+  const m = new RegExp(`^\\[${name}\\]\\n([^[]*)`, "m").exec(text);
+  assert.ok(m, `[${name}] in\n${text}`);
+  return m[1]!.split("\n").filter((l) => l && !l.startsWith("#"));
+}
+
+test("--print-units prints the notify service and both socket units for this installation", () => {
+  const rundir = "/run/tsxs-units-test";
+  const r = printUnits(["--print-units"], { XENSTORED_RUNDIR: rundir });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, "");
+  const u = sections(r.stdout);
+  assert.deepEqual(Object.keys(u), ["xenstored.service", "xenstored.socket", "xenstored_ro.socket"]);
+  const service = unitSection(u["xenstored.service"]!, "Service");
+  assert.ok(service.includes("Type=notify"), service.join("\n"));
+  const exec = service.filter((l) => l.startsWith("ExecStart="));
+  assert.equal(exec.length, 1);
+  assert.match(exec[0]!, new RegExp(`^ExecStart=${realpathSync(BIN).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (.* )?--no-fork( |$)`));
+  assert.ok(service.includes(`Environment=XENSTORED_RUNDIR=${rundir}`), service.join("\n"));
+  const unit = unitSection(u["xenstored.service"]!, "Unit");
+  assert.ok(unit.some((l) => /^Requires=.*\bxenstored\.socket\b/.test(l)), unit.join("\n"));
+
+  const rw = unitSection(u["xenstored.socket"]!, "Socket");
+  for (const l of [`ListenStream=${rundir}/socket`, "SocketMode=0600", "FileDescriptorName=socket", "Service=xenstored.service"]) assert.ok(rw.includes(l), `${l} in\n${rw.join("\n")}`);
+  const ro = unitSection(u["xenstored_ro.socket"]!, "Socket");
+  for (const l of [`ListenStream=${rundir}/socket_ro`, "SocketMode=0660", "FileDescriptorName=socket_ro", "Service=xenstored.service"]) assert.ok(ro.includes(l), `${l} in\n${ro.join("\n")}`);
+  // The default rundir when XENSTORED_RUNDIR is unset.
+  const def = sections(printUnits(["--print-units"], {}).stdout);
+  assert.ok(unitSection(def["xenstored.socket"]!, "Socket").includes("ListenStream=/var/run/xenstored/socket"));
+});
+
+test("--print-units through a symlink (npm i -g) names the real absolute path of bin/tsxenstored", () => {
+  const dir = tempDir();
+  const link = join(dir, "tsxenstored");
+  symlinkSync(BIN, link);
+  const r = printUnits(["--print-units"], { XENSTORED_RUNDIR: "/run/xenstored" }, link);
+  assert.equal(r.status, 0, r.stderr);
+  const exec = unitSection(sections(r.stdout)["xenstored.service"]!, "Service").find((l) => l.startsWith("ExecStart="))!;
+  const path = exec.slice("ExecStart=".length).split(" ")[0]!;
+  assert.ok(path.startsWith("/"), exec);
+  assert.equal(realpathSync(path), realpathSync(BIN));
+  assert.ok((statSync(path).mode & 0o111) !== 0, `${path} is executable`);
+});
+
+test("--print-units --prefix DIR writes the three unit files; --prefix alone exits 2", async (t) => {
+  const dir = tempDir();
+  const out = join(dir, "units");
+  const env = { XENSTORED_RUNDIR: "/run/xenstored" };
+  const r = printUnits(["--print-units", "--prefix", out], env);
+  assert.equal(r.status, 0, r.stderr);
+  const names = ["xenstored.service", "xenstored.socket", "xenstored_ro.socket"];
+  assert.deepEqual(readdirSync(out).sort(), [...names].sort());
+  assert.equal(r.stdout, names.map((n) => `wrote ${join(out, n)}\n`).join(""));
+  const printed = sections(printUnits(["--print-units"], env).stdout);
+  for (const n of names) {
+    assert.equal(readFileSync(join(out, n), "utf8"), printed[n], `${n} is what --print-units prints`);
+    assert.equal((statSync(join(out, n)).mode & 0o777).toString(8), "644");
+  }
+
+  const bad = printUnits(["--prefix", out], env);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--prefix only goes with --print-units/);
+  assert.equal(bad.stdout, "");
+  const badN = printUnits(["-N", "--prefix", join(dir, "other")], env);
+  assert.equal(badN.status, 2, badN.stderr);
+  assert.equal(existsSync(join(dir, "other")), false);
+
+  // systemd-analyze verify, when it can run here.
+  const why = ((): string | null => {
+    if (!haveCommand("systemd-analyze")) return "systemd-analyze not installed";
+    const probe = join(dir, "probe");
+    mkdirSync(probe);
+    writeFileSync(join(probe, "tsxs-probe.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+    const p = spawnSync("systemd-analyze", ["verify", "--man=no", join(probe, "tsxs-probe.service")], { encoding: "utf8", timeout: 30000 });
+    return p.status === 0 ? null : `systemd-analyze verify cannot run here: ${p.stderr.trim()}`;
+  })();
+  await t.test("systemd-analyze verify accepts the generated units", { skip: why ?? false }, () => {
+    const v = spawnSync("systemd-analyze", ["verify", "--man=no", ...names.map((n) => join(out, n))], { encoding: "utf8", timeout: 30000 });
+    assert.equal(v.status, 0, v.stderr);
+    assert.equal(v.stderr.trim(), "", "no warnings");
+  });
+});
