@@ -26,14 +26,16 @@ export type ConnectionKind = "socket" | "domain";
 
 interface Outgoing {
   readonly data: Buffer;
-  /** Watch events are compared for duplicate suppression. */
-  readonly event: boolean;
+  /** Watch events: their "path\0token" key, for duplicate suppression. */
+  readonly eventKey: string | null;
 }
 
 export class Connection {
   readonly transactions = new Map<number, Transaction>();
   private nextTransactionId = 1;
   private readonly queue: Outgoing[] = [];
+  /** Keys of the (non-special) watch events waiting in `queue`. */
+  private readonly queuedEvents = new Set<string>();
   closed = false;
 
   constructor(
@@ -71,20 +73,22 @@ export class Connection {
   }
 
   queueReply(type: number, reqId: number, txId: number, payload: Buffer | string): void {
-    this.queue.push({ data: encodePacket(type, reqId, txId, payload), event: false });
+    this.queue.push({ data: encodePacket(type, reqId, txId, payload), eventKey: null });
   }
 
   /**
-   * Queue a watch event, unless an identical one is still waiting to be
-   * sent (cx drops such duplicates, except for `@` special events).
+   * Queue the watch event `path\0token`, unless an identical one is still
+   * waiting to be sent (cx drops such duplicates, except `@` special
+   * events). Returns the packet queued, or null when dropped.
    */
-  queueEvent(payload: Buffer, special: boolean): boolean {
-    const data = encodePacket(Op.WATCH_EVENT, 0, 0, payload);
+  queueEvent(key: string, special: boolean): Buffer | null {
     if (!special) {
-      for (const o of this.queue) if (o.event && o.data.equals(data)) return false;
+      if (this.queuedEvents.has(key)) return null;
+      this.queuedEvents.add(key);
     }
-    this.queue.push({ data, event: true });
-    return true;
+    const data = encodePacket(Op.WATCH_EVENT, 0, 0, `${key}\0`);
+    this.queue.push({ data, eventKey: special ? null : key });
+    return data;
   }
 
   /** Replies and events not yet consumed by the peer (outstanding quota). */
@@ -99,6 +103,7 @@ export class Connection {
 
   /** Hand everything queued to the transport; false if it wants us to slow down. */
   flush(): boolean {
+    this.queuedEvents.clear();
     if (this.queue.length === 0 || this.closed) {
       this.queue.length = 0;
       return true;
@@ -111,12 +116,13 @@ export class Connection {
   /** Drop everything queued (connection reset). */
   discardOutput(): void {
     this.queue.length = 0;
+    this.queuedEvents.clear();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.discardOutput();
     this.transport.close();
   }
 }

@@ -72,7 +72,7 @@ export class Core {
   /** Connections with queued output to flush after the current batch. */
   private readonly dirty = new Set<Connection>();
   /** Events raised by the request being processed, delivered after its reply. */
-  private readonly raised: { conn: Connection; payload: Buffer; special: boolean }[] = [];
+  private readonly raised: { conn: Connection; key: string; special: boolean }[] = [];
   readonly trace: CoreOptions["trace"];
   readonly log: (line: string) => void;
   readonly control: ControlHooks;
@@ -229,10 +229,11 @@ export class Core {
   private deliverRaised(): void {
     for (const ev of this.raised) {
       if (!this.connections.has(ev.conn)) continue;
-      if (ev.conn.queueEvent(ev.payload, ev.special)) {
+      const packet = ev.conn.queueEvent(ev.key, ev.special);
+      if (packet) {
         this.stats.events++;
         this.dirty.add(ev.conn);
-        this.trace?.(ev.conn, "OUT", { type: Op.WATCH_EVENT, reqId: 0, txId: 0, payload: ev.payload });
+        this.trace?.(ev.conn, "OUT", { type: Op.WATCH_EVENT, reqId: 0, txId: 0, payload: packet.subarray(16) });
       }
     }
     this.raised.length = 0;
@@ -240,9 +241,9 @@ export class Core {
 
   /** Queue an event for one watch now (the initial event of WATCH). */
   raise(conn: Connection, eventPath: string, token: string): void {
-    const payload = Buffer.from(`${eventPath}\0${token}\0`, "latin1");
-    if (payload.length > PAYLOAD_MAX) return; // cx drops over-long events (XSA-324)
-    this.raised.push({ conn, payload, special: eventPath.startsWith("@") });
+    // cx drops events that would not fit in a packet (XSA-324).
+    if (eventPath.length + token.length + 2 > PAYLOAD_MAX) return;
+    this.raised.push({ conn, key: `${eventPath}\0${token}`, special: eventPath.startsWith("@") });
   }
 
   /**
