@@ -44,8 +44,10 @@ export class PacketParser {
         type: data.readUInt32LE(off),
         reqId: data.readUInt32LE(off + 4),
         txId: data.readUInt32LE(off + 8),
-        // Copy: the packet may outlive the read buffer it came from.
-        payload: Buffer.from(data.subarray(off + HEADER_SIZE, off + HEADER_SIZE + len)),
+        // A view, not a copy: every read delivers a fresh buffer, and
+        // nothing keeps a payload beyond its request (values are stored as
+        // strings).
+        payload: data.subarray(off + HEADER_SIZE, off + HEADER_SIZE + len),
       });
       off += HEADER_SIZE + len;
     }

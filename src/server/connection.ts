@@ -50,7 +50,11 @@ export class Connection {
     readonly readonly = false,
   ) {}
 
+  private socketPrincipal: Principal | null = null;
+
   get principal(): Principal {
+    // A socket client is always dom0; a guest's rights can change (SET_TARGET, -p).
+    if (this.kind === "socket") return (this.socketPrincipal ??= { domid: this.domid, privileged: true, target: null });
     return { domid: this.domid, privileged: this.privilegedFn(), target: this.targetFn() };
   }
 

@@ -10,7 +10,7 @@
 import type { Node } from "../store/node.js";
 import type { Perms, Principal } from "../store/perms.js";
 import type { Store } from "../store/store.js";
-import { TreeEditor, type RemovedNode } from "../store/tree.js";
+import { lookup, TreeEditor, type RemovedNode } from "../store/tree.js";
 
 /** Aspects of a node an outcome can depend on. */
 export const EXISTS = 1;
@@ -41,17 +41,20 @@ export interface TreeView {
 /** Outside transactions: edit the committed tree; `finish` commits. */
 export class DirectView implements TreeView {
   readonly transactional = false;
-  private readonly editor: TreeEditor;
+  /** Created by the first change: most requests only read. */
+  private session: TreeEditor | null = null;
 
   constructor(
     private readonly store: Store,
     readonly principal: Principal,
-  ) {
-    this.editor = new TreeEditor(store.root);
+  ) {}
+
+  private get editor(): TreeEditor {
+    return (this.session ??= new TreeEditor(this.store.root));
   }
 
   get(path: string): Node | undefined {
-    return this.editor.get(path);
+    return this.session ? this.session.get(path) : lookup(this.store.root, path);
   }
 
   observe(): void {}
@@ -75,11 +78,11 @@ export class DirectView implements TreeView {
   }
 
   ownedForQuota(domid: number): number {
-    return this.store.ownedBy(domid) + (this.editor.ownerDeltas.get(domid) ?? 0);
+    return this.store.ownedBy(domid) + (this.session?.ownerDeltas.get(domid) ?? 0);
   }
 
   /** Make this request's changes the committed state. */
   finish(): void {
-    this.store.commit(this.editor);
+    if (this.session) this.store.commit(this.session);
   }
 }
