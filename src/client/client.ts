@@ -228,8 +228,10 @@ export class XenStoreClient extends Operations {
   /**
    * Run `body` in a transaction and commit it, starting over on EAGAIN (up
    * to `retries` times). An exception from `body` aborts the transaction.
+   * Retries after the first wait a random, growing delay: clients retrying
+   * in lockstep would otherwise let the same one win every round.
    */
-  async transaction<T>(body: (tx: Transaction) => Promise<T>, retries = 100): Promise<T> {
+  async transaction<T>(body: (tx: Transaction) => Promise<T>, retries = 1000): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const tx = await this.startTransaction();
       let result: T;
@@ -241,6 +243,7 @@ export class XenStoreClient extends Operations {
       }
       if (await tx.end(true)) return result;
       if (attempt >= retries) throw new XsError("EAGAIN", `transaction still conflicting after ${retries} retries`);
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(2 ** attempt, 50)));
     }
   }
 
