@@ -73,10 +73,17 @@ export function isXsErrno(name: string): name is XsErrno {
   return (ERROR_NAMES as readonly string[]).includes(name);
 }
 
-/** An error that becomes an XS_ERROR reply carrying its errno name. */
+/**
+ * An error that becomes an XS_ERROR reply carrying its errno name. These
+ * are ordinary answers (ENOENT, EAGAIN...), thrown on hot paths, so no
+ * stack trace is captured.
+ */
 export class XsError extends Error {
   constructor(readonly errno: XsErrno, message?: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? errno);
+    Error.stackTraceLimit = limit;
     this.name = "XsError";
   }
 }

@@ -309,35 +309,43 @@ export class Core {
   releaseDomain(domid: number): void {
     for (const c of this.domainConnections(domid)) this.disconnect(c);
     const editor = new TreeEditor(this.store.root);
-    if (this.keepOrphans) {
+    // Usually the toolstack has removed the guest's nodes already; the
+    // ownership and reference tallies then spare us walking the tree.
+    const owns = this.store.ownedBy(domid) > 0;
+    const named = this.store.referencing(domid) > 0;
+    if (owns && this.keepOrphans) {
       // cx -K: every node it owned now belongs to the control domain.
-      editor.mapPerms((p) => (p.owner === domid ? p.withOwner(this.privDomid) : p).ignoring(domid));
-    } else {
-      // Top-most owned nodes, in tree order; each goes with its subtree.
-      const owned: string[] = [];
-      const stack: [string, Node][] = [["/", this.store.root]];
-      while (stack.length) {
-        const [path, node] = stack.pop()!;
-        if (node.perms.owner === domid && path !== "/") {
-          owned.push(path);
-          continue;
-        }
-        const kids = node.children ? node.children.nodes() : [];
-        for (let i = kids.length - 1; i >= 0; i--) stack.push([childPath(path, kids[i]!.name), kids[i]!]);
-      }
-      for (const path of owned) {
+      editor.mapPerms((p) => (p.owner === domid ? p.withOwner(this.privDomid) : p));
+    } else if (owns) {
+      for (const path of this.topOwnedPaths(domid)) {
         const removed = editor.remove(path) ?? [];
         for (const r of removed) {
           this.fire(r.path, r.path === path ? Match.Subtree : Match.Exact, { nodePerms: r.node.perms, parentPerms: r.parentPerms });
         }
       }
-      editor.mapPerms((p) => p.ignoring(domid));
     }
+    if (named) editor.mapPerms((p) => p.ignoring(domid));
     this.store.commit(editor);
     for (const [name, perms] of this.store.specials) this.store.specials.set(name, perms.withoutDomain(domid, this.privDomid));
     this.domains.remove(domid);
     this.quotas.forget(domid);
     this.fireSpecial("@releaseDomain", domid);
+  }
+
+  /** The top-most nodes owned by `domid`, in tree order (each goes with its subtree). */
+  private topOwnedPaths(domid: number): string[] {
+    const owned: string[] = [];
+    const stack: [string, Node][] = [["/", this.store.root]];
+    while (stack.length) {
+      const [path, node] = stack.pop()!;
+      if (node.perms.owner === domid && path !== "/") {
+        owned.push(path);
+        continue;
+      }
+      const kids = node.children ? node.children.nodes() : [];
+      for (let i = kids.length - 1; i >= 0; i--) stack.push([childPath(path, kids[i]!.name), kids[i]!]);
+    }
+    return owned;
   }
 
   /**
@@ -364,11 +372,13 @@ export class Core {
   /** CONTROL check: verify the ownership tally against the tree, repair it if wrong. */
   checkStore(): boolean {
     const counts = this.store.recount();
+    const refs = this.store.recountRefs();
     let good = true;
     for (const [d, n] of counts) if (this.store.ownedBy(d) !== n) good = false;
+    for (const [d, n] of refs) if (this.store.referencing(d) !== n) good = false;
     if (!good) {
       this.log("check: node ownership counts were inconsistent; repaired");
-      this.store.resetOwnership(counts);
+      this.store.resetOwnership(counts, refs);
     }
     return good;
   }

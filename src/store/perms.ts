@@ -44,6 +44,13 @@ export class Perms {
     return this.entries[0]!.id;
   }
 
+  private refsCache: readonly number[] | null = null;
+
+  /** Domains this ACL grants or denies something (entries after the owner's, not ignored), once each. */
+  get referenced(): readonly number[] {
+    return (this.refsCache ??= [...new Set(this.entries.slice(1).filter((e) => !e.ignored).map((e) => e.id))]);
+  }
+
   private static readonly interned = new Map<string, Perms>();
 
   static of(entries: readonly PermEntry[]): Perms {

@@ -29,6 +29,8 @@ export class Store {
   private readonly history: Revision[] = [];
   private readonly historyLength: number;
   private readonly owned = new Map<number, number>();
+  /** Nodes whose ACL names each domain (besides the owner): zero means a release has nothing to strip. */
+  private readonly refs = new Map<number, number>();
   /** ACLs of the special watch paths, which are not part of the tree. */
   readonly specials = new Map<string, Perms>();
 
@@ -62,6 +64,11 @@ export class Store {
     return this.owned.get(domid) ?? 0;
   }
 
+  /** Nodes whose ACL names `domid` in an entry after the owner's. */
+  referencing(domid: number): number {
+    return this.refs.get(domid) ?? 0;
+  }
+
   /** Install the result of an editor session as the new committed root. */
   commit(editor: TreeEditor): number {
     if (!editor.changed) return this.revision;
@@ -69,11 +76,8 @@ export class Store {
     // was committed since: a programming error, never a client's.
     if (editor.base !== this.root) throw new Error("commit of an editor session based on a stale root");
     this.root = editor.root;
-    for (const [domid, delta] of editor.ownerDeltas) {
-      const n = (this.owned.get(domid) ?? 0) + delta;
-      if (n === 0) this.owned.delete(domid);
-      else this.owned.set(domid, n);
-    }
+    apply(this.owned, editor.ownerDeltas);
+    apply(this.refs, editor.refDeltas);
     this.revision++;
     this.remember();
     return this.revision;
@@ -107,6 +111,18 @@ export class Store {
   }
 
   /** Recount ownership from the tree; used by `CONTROL check`. */
+  recountRefs(): Map<number, number> {
+    const counts = new Map<number, number>();
+    const stack: Node[] = [this.root];
+    while (stack.length) {
+      const node = stack.pop()!;
+      for (const d of node.perms.referenced) counts.set(d, (counts.get(d) ?? 0) + 1);
+      if (node.children) stack.push(...node.children.nodes());
+    }
+    return counts;
+  }
+
+  /** Recount ownership from the tree; used by `CONTROL check`. */
   recount(): Map<number, number> {
     const counts = new Map<number, number>();
     const stack: Node[] = [this.root];
@@ -118,9 +134,19 @@ export class Store {
     return counts;
   }
 
-  /** Replace the ownership tally (after `recount` found it wrong). */
-  resetOwnership(counts: Map<number, number>): void {
+  /** Replace the tallies (after a recount found them wrong). */
+  resetOwnership(counts: Map<number, number>, refs: Map<number, number>): void {
     this.owned.clear();
     for (const [d, n] of counts) this.owned.set(d, n);
+    this.refs.clear();
+    for (const [d, n] of refs) this.refs.set(d, n);
+  }
+}
+
+function apply(tally: Map<number, number>, deltas: ReadonlyMap<number, number>): void {
+  for (const [domid, delta] of deltas) {
+    const n = (tally.get(domid) ?? 0) + delta;
+    if (n === 0) tally.delete(domid);
+    else tally.set(domid, n);
   }
 }

@@ -65,6 +65,8 @@ export function walkPostOrder(path: string, node: Node, parentPerms: Perms, visi
 export class TreeEditor {
   /** Net change in the number of nodes owned, per domain. */
   readonly ownerDeltas = new Map<number, number>();
+  /** Net change in the number of nodes whose ACL names a domain (besides the owner). */
+  readonly refDeltas = new Map<number, number>();
 
   /** The root this session started from. */
   readonly base: Node;
@@ -74,7 +76,7 @@ export class TreeEditor {
   }
 
   get changed(): boolean {
-    return this.root !== this.base || this.ownerDeltas.size > 0;
+    return this.root !== this.base || this.ownerDeltas.size > 0 || this.refDeltas.size > 0;
   }
 
   get(path: string): Node | undefined {
@@ -83,6 +85,12 @@ export class TreeEditor {
 
   private count(owner: number, delta: number): void {
     this.ownerDeltas.set(owner, (this.ownerDeltas.get(owner) ?? 0) + delta);
+  }
+
+  /** `delta` nodes with ACL `perms` appeared (or, negative, went away). */
+  private account(perms: Perms, delta: number): void {
+    this.count(perms.owner, delta);
+    for (const d of perms.referenced) this.refDeltas.set(d, (this.refDeltas.get(d) ?? 0) + delta);
   }
 
   /** Nodes on the path from the root, as far as they exist. */
@@ -144,7 +152,7 @@ export class TreeEditor {
     for (let i = comps.length - 2; i >= have; i--) {
       chain = new Node(comps[i]!, "", perms, EMPTY_CHILDREN.set(chain));
     }
-    this.count(perms.owner, created.length);
+    this.account(perms, created.length);
     this.rebuild(spine, have + 1, chain);
     return created;
   }
@@ -163,7 +171,7 @@ export class TreeEditor {
     const removed: RemovedNode[] = [];
     walkPostOrder(path, node, parent.perms, (r) => {
       removed.push(r);
-      this.count(r.node.perms.owner, -1);
+      this.account(r.node.perms, -1);
     });
     const kids = parent.children!.delete(node.name);
     this.rebuild(spine, comps.length - 1, parent.withChildren(kids));
@@ -177,9 +185,9 @@ export class TreeEditor {
     if (spine.length - 1 !== comps.length) return null;
     const node = spine[comps.length]!;
     const old = node.perms;
-    if (old.owner !== perms.owner) {
-      this.count(old.owner, -1);
-      this.count(perms.owner, +1);
+    if (old !== perms) {
+      this.account(old, -1);
+      this.account(perms, +1);
     }
     this.rebuild(spine, comps.length, node.withPerms(perms));
     return old;
@@ -196,9 +204,9 @@ export class TreeEditor {
         }
       }
       const perms = f(node.perms);
-      if (perms.owner !== node.perms.owner) {
-        this.count(node.perms.owner, -1);
-        this.count(perms.owner, +1);
+      if (perms !== node.perms) {
+        this.account(node.perms, -1);
+        this.account(perms, +1);
       }
       return node.withPerms(perms).withChildren(children);
     };
