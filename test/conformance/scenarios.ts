@@ -321,6 +321,10 @@ export const SCENARIOS: Scenario[] = [
     s.op(0, Op.GET_FEATURE, Buffer.alloc(0));
     s.op(0, Op.GET_QUOTA, Buffer.alloc(0));
     s.op(0, Op.GET_QUOTA, b("nodes"));
+    s.op(0, Op.SET_QUOTA, b("7", "nodes", "50"));
+    s.op(0, Op.GET_QUOTA, b("7", "nodes"));
+    s.op(0, Op.SET_FEATURE, b("7", "4"));
+    s.op(0, Op.GET_FEATURE, b("7"));
     s.write(0, "/spurious/x", "1");
     const tx = s.start(0);
     s.read(0, "/spurious/x", tx);
