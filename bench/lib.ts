@@ -1,0 +1,412 @@
+/**
+ * Plumbing for the benchmark suite: the daemons under test (tsxenstored, the
+ * upstream cxenstored/oxenstored through ../shared/peers, and the two echo
+ * servers), /proc readings, the C load generator, and the machine's
+ * description.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository: the nearest directory above this file holding bin/tsxenstored. */
+export const ROOT = ((): string => {
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(d, "bin/tsxenstored")) && existsSync(join(d, "package.json"))) return d;
+    d = dirname(d);
+  }
+  return process.cwd();
+})();
+export const PEERS = resolve(ROOT, "../shared/peers");
+export const XEN_BIN = "/usr/lib/xen-4.17/bin";
+export const TEST_XENSTORE = join(XEN_BIN, "test-xenstore");
+
+export type DaemonName = "tsxenstored" | "cxenstored" | "oxenstored";
+export type EchoName = "echo-c" | "echo-node";
+export type TargetName = DaemonName | EchoName;
+export const DAEMONS: DaemonName[] = ["tsxenstored", "cxenstored", "oxenstored"];
+export const ECHOS: EchoName[] = ["echo-c", "echo-node"];
+
+/** Clock ticks per second for /proc/<pid>/stat, from `getconf CLK_TCK`. */
+export const CLK_TCK = ((): number => {
+  try {
+    const n = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+    if (n > 0) return n;
+  } catch {
+    // fall through
+  }
+  return 100;
+})();
+
+export function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+/** utime + stime of a process, in seconds. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // f[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
+/** VmRSS and VmHWM of a process, in KiB. */
+export function memoryKiB(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "latin1");
+  const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
+  return { rss: get("VmRSS"), hwm: get("VmHWM") };
+}
+
+function canConnect(path: string): Promise<boolean> {
+  return new Promise((r) => {
+    const s = connect(path, () => {
+      s.destroy();
+      r(true);
+    });
+    s.on("error", () => r(false));
+  });
+}
+
+async function waitForSocket(path: string, alive: () => boolean, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`the server for ${path} exited during start`);
+    if (existsSync(path) && (await canConnect(path))) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
+}
+
+/** An environment without the caller's xenstore variables. */
+function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.XENSTORED_PATH;
+  delete env.XENSTORED_RUNDIR;
+  return { ...env, ...extra };
+}
+
+export interface Target {
+  name: TargetName;
+  socket: string;
+  pid: number;
+  stop(): Promise<void>;
+  /** Best effort from a signal handler. */
+  stopSync(): void;
+}
+
+/** Everything started, so that any exit path can stop it. */
+const running = new Set<Target>();
+
+export async function stopAll(): Promise<void> {
+  for (const t of [...running]) await t.stop();
+}
+
+/** Clients still running (xsload, test-xenstore). */
+const clients = new Set<ChildProcess>();
+
+/** Stop every started process synchronously (for signal handlers). */
+export function stopAllSync(): void {
+  for (const c of clients) c.kill("SIGTERM");
+  for (const t of [...running]) t.stopSync();
+}
+
+function spawned(name: TargetName, socket: string, child: ChildProcess): Target {
+  const exited = new Promise<void>((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) r();
+    else child.once("exit", () => r());
+  });
+  const t: Target = {
+    name,
+    socket,
+    pid: child.pid!,
+    async stop() {
+      running.delete(t);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 10000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+    stopSync() {
+      running.delete(t);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    },
+  };
+  running.add(t);
+  return t;
+}
+
+async function startChild(name: TargetName, socket: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Target> {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString("latin1")).slice(-4000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const t = spawned(name, socket, child);
+  try {
+    await waitForSocket(socket, () => child.exitCode === null && child.signalCode === null);
+  } catch (e) {
+    await t.stop();
+    throw new Error(`${name}: ${(e as Error).message}\n${out}`);
+  }
+  return t;
+}
+
+/** tsxenstored in the foreground, socket DIR/socket, every domid up to 20000 existing. */
+export function startTsxenstored(dir: string): Promise<Target> {
+  return startChild(
+    "tsxenstored",
+    join(dir, "socket"),
+    process.execPath,
+    [join(ROOT, "bin/tsxenstored"), "-N", "--domains", "0-20000"],
+    cleanEnv({ XENSTORED_RUNDIR: dir }),
+  );
+}
+
+export function startEcho(name: EchoName, dir: string, echoBin: string): Promise<Target> {
+  const socket = join(dir, "socket");
+  if (name === "echo-c") return startChild(name, socket, echoBin, [socket], cleanEnv());
+  const script = join(dirname(fileURLToPath(import.meta.url)), "echo-server.js");
+  return startChild(name, socket, process.execPath, [script, socket], cleanEnv());
+}
+
+/** An upstream daemon through start-peer.sh (its own RUNDIR), stopped with stop-peer.sh. */
+export async function startPeer(name: "cxenstored" | "oxenstored", dir: string, shim: string): Promise<Target> {
+  const r = spawnSync(join(PEERS, "start-peer.sh"), [name, dir], {
+    env: cleanEnv({ PEER_DOMAINS: "0-20000", FAKEXEN_SO: shim, PEER_TIMEOUT: "20" }),
+    encoding: "utf8",
+  });
+  const pid = Number(/PEER_PID=(\d+)/.exec(r.stdout ?? "")?.[1]);
+  const socket = /XENSTORED_PATH=(.*)/.exec(r.stdout ?? "")?.[1]?.trim();
+  const stopPeer = (): void => {
+    spawnSync(join(PEERS, "stop-peer.sh"), [dir], { stdio: "ignore" });
+  };
+  if (r.status !== 0 || !pid || !socket) {
+    stopPeer();
+    throw new Error(`start-peer.sh ${name} failed: ${r.stderr}`);
+  }
+  const t: Target = {
+    name,
+    socket,
+    pid,
+    async stop() {
+      running.delete(t);
+      stopPeer();
+    },
+    stopSync() {
+      running.delete(t);
+      stopPeer();
+    },
+  };
+  running.add(t);
+  return t;
+}
+
+export interface Run {
+  /** The last line of JSON the command printed (stdout, or stderr for `run`). */
+  json: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run a command to completion (asynchronously, so signals are still handled). */
+export function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 600000): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: cleanEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+    clients.add(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (d: Buffer) => (stdout += d.toString("latin1")));
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("latin1")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      clients.delete(child);
+      reject(e);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      clients.delete(child);
+      resolvePromise({ status: code ?? (signal ? 128 : -1), stdout, stderr });
+    });
+  });
+}
+
+function lastJson(text: string): Record<string, unknown> | null {
+  const lines = text.split("\n").filter((l) => l.startsWith("{"));
+  const last = lines[lines.length - 1];
+  return last ? (JSON.parse(last) as Record<string, unknown>) : null;
+}
+
+/**
+ * Restrict a process and all its threads to `cpus` (a taskset list such as
+ * "1" or "0-1"); false if taskset is missing or refused.
+ */
+export function setAffinity(pid: number, cpus: string): boolean {
+  const r = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+  return r.status === 0;
+}
+
+/** The CPUs this process may run on (to restore a daemon's affinity). */
+export function allowedCpus(): string {
+  const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync("/proc/self/status", "latin1"));
+  return m?.[1] ?? `0-${cpus().length - 1}`;
+}
+
+export class LoadGenerator {
+  /** When set, the load generator (and the client it runs) stays on this CPU. */
+  cpu: number | null = null;
+
+  constructor(readonly bin: string) {}
+
+  private env(t: Target, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { XSLOAD_DAEMON_PID: String(t.pid), ...(this.cpu === null ? {} : { XSLOAD_CPU: String(this.cpu) }), ...extra };
+  }
+
+  /**
+   * xsload against a target; daemon CPU is sampled by xsload over the timed
+   * part. Throws unless it printed its JSON line (a wrong transaction counter
+   * still prints one, with "exact": false).
+   */
+  async run(t: Target, args: (string | number)[], timeoutMs = 600000): Promise<Run> {
+    const r = await exec(this.bin, [t.socket, ...args.map(String)], this.env(t), timeoutMs);
+    const json = lastJson(r.stdout);
+    if (!json) throw new Error(`xsload ${args.join(" ")} against ${t.name} failed (status ${r.status}): ${r.stderr.trim().slice(-2000)}`);
+    return { json, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Another client under `xsload - run`, for its CPU time and the daemon's. */
+  async wrap(t: Target, cmd: string, args: string[], timeoutMs = 600000): Promise<Run & { status: number }> {
+    const r = await exec(this.bin, ["-", "run", cmd, ...args], this.env(t, { XENSTORED_PATH: t.socket }), timeoutMs);
+    const json = lastJson(r.stderr) ?? {};
+    return { json, stdout: r.stdout, stderr: r.stderr, status: r.status };
+  }
+}
+
+export function ticksToSeconds(ticks: unknown): number | null {
+  const n = Number(ticks);
+  return Number.isFinite(n) && n >= 0 ? n / CLK_TCK : null;
+}
+
+function tryRun(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "?";
+  }
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  kernel: string;
+  node: string;
+  gcc: string;
+  xen: string;
+  commit: string;
+  loadBefore: number[];
+  loadAfter?: number[];
+  date: string;
+  clkTck: number;
+}
+
+export function describeMachine(): Machine {
+  let cpu = cpus()[0]?.model ?? "?";
+  try {
+    const m = /^model name\s*:\s*(.*)$/m.exec(readFileSync("/proc/cpuinfo", "latin1"));
+    if (m?.[1]) cpu = m[1].trim();
+  } catch {
+    // keep os.cpus()
+  }
+  const dirty = tryRun("git", ["-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--", "src"]) ? "+local changes in src/" : "";
+  return {
+    cpu,
+    cores: cpus().length,
+    memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: `Linux ${release()}`,
+    node: process.version,
+    gcc: tryRun("gcc", ["-dumpfullversion"]),
+    xen: tryRun("dpkg-query", ["-W", "-f", "${Version}", "xen-utils-4.17"]),
+    commit: `${tryRun("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"])}${dirty ? " " + dirty : ""}`,
+    loadBefore: loadavg().map((x) => Math.round(x * 100) / 100),
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    clkTck: CLK_TCK,
+  };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  if (!n) return NaN;
+  return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** The order of targets for round r: rotated, so no daemon always goes first. */
+export function rotate<T>(xs: readonly T[], r: number): T[] {
+  const k = r % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+function procStatTicks(): { busy: number; total: number } {
+  const f = readFileSync("/proc/stat", "latin1").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/** This process and its reaped children (xsload, the build), in seconds. */
+function selfAndChildrenCpu(): number {
+  const stat = readFileSync("/proc/self/stat", "latin1");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / CLK_TCK;
+}
+
+export interface MachineLoad {
+  seconds: number;
+  /** Average number of cores kept busy by processes that are not part of the benchmark. */
+  otherCores: number;
+  /** Average number of cores busy in all (the benchmark included). */
+  busyCores: number;
+}
+
+/**
+ * How busy the machine was with other work while a workload ran: all busy
+ * CPU time (/proc/stat) less that of the daemons under test and of this
+ * process and its children (the load generators).
+ */
+export class LoadMeter {
+  private readonly t0 = Date.now();
+  private readonly s0 = procStatTicks();
+  private readonly own0: number;
+
+  constructor(private readonly pids: () => number[]) {
+    this.own0 = this.own();
+  }
+
+  private own(): number {
+    let s = selfAndChildrenCpu();
+    for (const p of this.pids()) {
+      try {
+        s += cpuSeconds(p);
+      } catch {
+        // exited
+      }
+    }
+    return s;
+  }
+
+  stop(): MachineLoad {
+    const s1 = procStatTicks();
+    const seconds = (Date.now() - this.t0) / 1000;
+    const busy = (s1.busy - this.s0.busy) / CLK_TCK;
+    const others = Math.max(0, busy - (this.own() - this.own0));
+    return { seconds, otherCores: seconds > 0 ? others / seconds : 0, busyCores: seconds > 0 ? busy / seconds : 0 };
+  }
+}

@@ -1,0 +1,583 @@
+/**
+ * The benchmark suite: `npm run bench` (or `npm run bench -- --quick`).
+ *
+ * Starts tsxenstored, cxenstored and oxenstored (each on its own socket; the
+ * upstream daemons through ../shared/peers) and the two echo servers, runs
+ * every workload against each in the same run, alternating the daemons, and
+ * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
+ *
+ * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
+ * (comma-separated workloads 1-7, for development), --keep (keep the
+ * temporary directory), --out DIR (instead of docs/), --from FILE (only
+ * redraw the report from a saved results.json), --no-pin (do not put the
+ * daemon and the client on one CPU for the latency workloads).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  DAEMONS,
+  ECHOS,
+  LoadGenerator,
+  LoadMeter,
+  PEERS,
+  allowedCpus,
+  setAffinity,
+  ROOT,
+  TEST_XENSTORE,
+  describeMachine,
+  log,
+  median,
+  memoryKiB,
+  rotate,
+  startEcho,
+  startPeer,
+  startTsxenstored,
+  stopAll,
+  stopAllSync,
+  ticksToSeconds,
+  type DaemonName,
+  type Target,
+  type TargetName,
+} from "./lib.js";
+import { writeReport } from "./report.js";
+import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow } from "./types.js";
+
+const FULL: Config = {
+  mode: "full",
+  rounds: 3,
+  testXenstoreIterations: 2000,
+  seqOps: 20000,
+  parOps: 120000,
+  parDepth: 16,
+  txDisjoint: 200,
+  txShared8: 400,
+  txShared64: 60,
+  bootGuests: [100, 1000],
+  toolstackConns: 8,
+  scaleDomains: 10000,
+  scaleChunk: 1000,
+  scaleBudgetSeconds: 150,
+  scaleSeqOps: 8000,
+  fanoutWatches: 1000,
+  fanoutWrites: 1000,
+};
+
+const QUICK: Config = {
+  mode: "quick",
+  rounds: 1,
+  testXenstoreIterations: 300,
+  seqOps: 5000,
+  parOps: 40000,
+  parDepth: 16,
+  txDisjoint: 40,
+  txShared8: 80,
+  txShared64: 12,
+  bootGuests: [100],
+  toolstackConns: 8,
+  scaleDomains: 1000,
+  scaleChunk: 500,
+  scaleBudgetSeconds: 20,
+  scaleSeqOps: 4000,
+  fanoutWatches: 1000,
+  fanoutWrites: 50,
+};
+
+const SEQ_OPS = ["read", "write", "dir", "mkdirrm"] as const;
+
+function build(tmp: string): { xsload: string; echo: string; shim: string } {
+  const cc = (src: string, out: string): string => {
+    const r = spawnSync("gcc", ["-O2", "-Wall", "-o", out, join(ROOT, "bench", src)], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`gcc ${src}: ${r.stderr || r.error}`);
+    return out;
+  };
+  const xsload = cc("xsload.c", join(tmp, "xsload"));
+  const echo = cc("echo.c", join(tmp, "echo"));
+  const r = spawnSync(join(PEERS, "build.sh"), [join(tmp, "shim")], { encoding: "utf8" });
+  const shim = r.stdout.trim().split("\n").pop() ?? "";
+  if (r.status !== 0 || !existsSync(shim)) throw new Error(`building the fake-hypervisor shim failed: ${r.stderr}`);
+  return { xsload, echo, shim };
+}
+
+type Daemons = Record<DaemonName, Target>;
+
+async function startDaemons(tmp: string, tag: string, shim: string): Promise<Daemons> {
+  const dir = (n: string): string => {
+    const d = join(tmp, `${n}${tag}`);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  const ts = await startTsxenstored(dir("ts"));
+  const cx = await startPeer("cxenstored", dir("cx"), shim);
+  const ox = await startPeer("oxenstored", dir("ox"), shim);
+  log(`daemons: tsxenstored pid ${ts.pid}, cxenstored pid ${cx.pid}, oxenstored pid ${ox.pid}`);
+  return { tsxenstored: ts, cxenstored: cx, oxenstored: ox };
+}
+
+const num = (j: Record<string, unknown>, k: string): number => Number(j[k]);
+
+class Suite {
+  readonly errors: string[] = [];
+  /** The CPU that latency measurements run on (daemon and client together), or null. */
+  pinCpu: number | null = null;
+
+  constructor(
+    readonly cfg: Config,
+    readonly lg: LoadGenerator,
+  ) {}
+
+  /**
+   * Run f with the targets (all their threads) and the load generator on one
+   * CPU: one request at a time then costs the two processes' CPU time and two
+   * context switches, and not the wake-up of an idle virtual CPU, which on a
+   * VM is slow and comes and goes with the rest of the machine's load.
+   */
+  async onOneCpu<T>(targets: Target[], f: () => Promise<T>): Promise<T> {
+    if (this.pinCpu === null) return f();
+    const all = allowedCpus();
+    const cpu = String(this.pinCpu);
+    try {
+      if (!targets.every((t) => setAffinity(t.pid, cpu))) {
+        log("taskset failed: measuring without pinning");
+        return await f();
+      }
+      this.lg.cpu = this.pinCpu;
+      return await f();
+    } finally {
+      this.lg.cpu = null;
+      for (const t of targets) setAffinity(t.pid, all);
+    }
+  }
+
+  /** Run one measurement; a failure is recorded and reported, not fatal. */
+  async attempt<T>(what: string, f: () => Promise<T>): Promise<T | null> {
+    try {
+      return await f();
+    } catch (e) {
+      const msg = `${what}: ${(e as Error).message.split("\n").slice(0, 3).join(" / ")}`;
+      log(`FAILED ${msg}`);
+      this.errors.push(msg);
+      return null;
+    }
+  }
+
+  /** Prime each daemon (and Node's JIT) with a little of every kind of request; not measured. */
+  async warmUp(d: Daemons): Promise<void> {
+    for (const name of DAEMONS) {
+      const t = d[name];
+      await this.attempt(`warm-up ${name}`, async () => {
+        await this.lg.wrap(t, TEST_XENSTORE, ["-i", String(this.cfg.mode === "quick" ? 20 : 100)]);
+        for (const op of SEQ_OPS) await this.lg.run(t, ["seq", op, this.cfg.mode === "quick" ? 1000 : 4000]);
+        await this.lg.run(t, ["par", "write", 8, 16, this.cfg.mode === "quick" ? 8000 : 30000]);
+        await this.lg.run(t, ["tx", 8, 20, "shared"]);
+      });
+    }
+  }
+
+  async testXenstore(d: Daemons): Promise<TestXenstore> {
+    const out: TestXenstore = { iterations: this.cfg.testXenstoreIterations, rounds: this.cfg.rounds, tests: [], runs: [] };
+    for (let r = 0; r < this.cfg.rounds; r++) {
+      for (const name of rotate(DAEMONS, r)) {
+        await this.attempt(`test-xenstore ${name}`, async () => {
+          const res = await this.onOneCpu([d[name]], () => this.lg.wrap(d[name], TEST_XENSTORE, ["-i", String(this.cfg.testXenstoreIterations)]));
+          const ns: Record<string, number> = {};
+          const failed: string[] = [];
+          for (const line of res.stdout.split("\n")) {
+            const m = /^(.+?)\s*:\s*(?:avg:\s*)?(\d+) ns/.exec(line);
+            if (m) {
+              ns[m[1]!.trim()] = Number(m[2]);
+              if (!out.tests.includes(m[1]!.trim())) out.tests.push(m[1]!.trim());
+            } else if (/failed/.test(line)) failed.push(line.trim());
+          }
+          if (res.status !== 0 && !failed.length) failed.push(`exit status ${res.status}`);
+          out.runs.push({
+            target: name,
+            round: r,
+            nsPerOp: ns,
+            failed,
+            seconds: num(res.json, "seconds"),
+            daemonCpuS: ticksToSeconds(res.json.daemon_ticks),
+            clientCpuS: num(res.json, "client_cpu_s"),
+          });
+          log(`test-xenstore ${name}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
+        });
+      }
+    }
+    return out;
+  }
+
+  seqRow(target: TargetName, op: string, j: Record<string, unknown>): SeqRow {
+    const ops = num(j, "ops");
+    const dcpu = ticksToSeconds(j.daemon_ticks);
+    return {
+      target,
+      op,
+      ops,
+      p50Us: num(j, "p50_us"),
+      p99Us: num(j, "p99_us"),
+      opsPerS: num(j, "ops_per_s"),
+      seconds: num(j, "seconds"),
+      daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
+      clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
+      clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
+    };
+  }
+
+  /** Workload 2 on each target; `store` tags each target's rows (workload 6: "empty" or "full"). */
+  async sequential(targets: Target[], n: number, rounds: number, label: string, store?: Map<Target, "empty" | "full">): Promise<SeqRow[]> {
+    const samples: SeqRow[] = [];
+    for (let r = 0; r < rounds; r++)
+      for (const op of SEQ_OPS)
+        for (const t of rotate(targets, r))
+          await this.attempt(`${label} ${op} ${t.name}${store ? ` (${store.get(t)} store)` : ""}`, async () => {
+            const row = this.seqRow(t.name, op, (await this.onOneCpu([t], () => this.lg.run(t, ["seq", op, n]))).json);
+            const s = store?.get(t);
+            if (s) row.store = s;
+            samples.push(row);
+          });
+    return medianRows(samples, (s) => `${s.target}/${s.store ?? ""}/${s.op}`);
+  }
+
+  async parallel(targets: Target[]): Promise<ParRow[]> {
+    const samples: ParRow[] = [];
+    const cases: [string, number][] = [
+      ["read", 8],
+      ["write", 8],
+      ["read", 64],
+      ["write", 64],
+    ];
+    for (let r = 0; r < this.cfg.rounds; r++)
+      for (const [op, conns] of cases)
+        for (const t of rotate(targets, r))
+          await this.attempt(`parallel ${op} ${conns} ${t.name}`, async () => {
+            const j = (await this.lg.run(t, ["par", op, conns, this.cfg.parDepth, this.cfg.parOps])).json;
+            const ops = num(j, "ops");
+            const dcpu = ticksToSeconds(j.daemon_ticks);
+            samples.push({
+              target: t.name,
+              op,
+              conns,
+              depth: this.cfg.parDepth,
+              ops,
+              opsPerS: num(j, "ops_per_s"),
+              seconds: num(j, "seconds"),
+              daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
+              clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
+              clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
+            });
+          });
+    return medianRows(samples, (s) => `${s.target}/${s.op}/${s.conns}`);
+  }
+
+  async transactions(d: Daemons): Promise<TxRow[]> {
+    const rows: TxRow[] = [];
+    const cases: [string, number, number][] = [
+      ["disjoint", 64, this.cfg.txDisjoint],
+      ["shared", 8, this.cfg.txShared8],
+      ["shared", 64, this.cfg.txShared64],
+    ];
+    for (let i = 0; i < cases.length; i++) {
+      const [kind, conns, n] = cases[i]!;
+      for (const name of rotate(DAEMONS, i))
+        await this.attempt(`transactions ${kind} ${conns} ${name}`, async () => {
+          const j = (await this.lg.run(d[name], ["tx", conns, n, kind])).json;
+          rows.push({
+            target: name,
+            kind,
+            conns,
+            perConn: n,
+            commits: num(j, "commits"),
+            commitsPerS: num(j, "commits_per_s"),
+            eagain: num(j, "eagain"),
+            exact: j.exact === true,
+            final: num(j, "final"),
+            expected: num(j, "expected"),
+            seconds: num(j, "seconds"),
+            daemonCpuS: ticksToSeconds(j.daemon_ticks),
+            clientCpuS: num(j, "client_cpu_s"),
+          });
+          log(`transactions ${kind}/${conns} ${name}: ${num(j, "commits_per_s").toFixed(0)} commits/s, ${num(j, "eagain")} EAGAIN, exact ${j.exact}`);
+        });
+    }
+    return rows;
+  }
+
+  async bootStorm(d: Daemons): Promise<BootRow[]> {
+    const rows: BootRow[] = [];
+    const conns = this.cfg.toolstackConns;
+    for (let i = 0; i < this.cfg.bootGuests.length; i++) {
+      const n = this.cfg.bootGuests[i]!;
+      for (const name of rotate(DAEMONS, i))
+        await this.attempt(`boot storm ${n} ${name}`, async () => {
+          const b = (await this.lg.run(d[name], ["boot", conns, 1, n])).json;
+          const t = (await this.lg.run(d[name], ["teardown", conns, 1, n])).json;
+          const bc = ticksToSeconds(b.daemon_ticks);
+          const tc = ticksToSeconds(t.daemon_ticks);
+          rows.push({
+            target: name,
+            guests: n,
+            conns,
+            bootS: num(b, "seconds"),
+            bootEagain: num(b, "eagain"),
+            bootTransactions: num(b, "transactions"),
+            bootRequests: num(b, "requests"),
+            teardownS: num(t, "seconds"),
+            teardownEagain: num(t, "eagain"),
+            teardownRequests: num(t, "requests"),
+            daemonCpuS: bc === null || tc === null ? null : bc + tc,
+            clientCpuS: num(b, "client_cpu_s") + num(t, "client_cpu_s"),
+          });
+          log(`boot storm ${n} ${name}: boot ${num(b, "seconds").toFixed(2)} s (${num(b, "eagain")} EAGAIN), teardown ${num(t, "seconds").toFixed(2)} s`);
+        });
+    }
+    return rows;
+  }
+
+  async fanout(d: Daemons): Promise<FanoutRow[]> {
+    const rows: FanoutRow[] = [];
+    for (const name of DAEMONS)
+      await this.attempt(`fan-out ${name}`, async () => {
+        const j = (await this.lg.run(d[name], ["fanout", this.cfg.fanoutWatches, this.cfg.fanoutWrites])).json;
+        const dcpu = ticksToSeconds(j.daemon_ticks);
+        rows.push({
+          target: name,
+          watches: num(j, "watches"),
+          writes: num(j, "writes"),
+          writesPerS: num(j, "writes_per_s"),
+          events: num(j, "events"),
+          expectedEvents: num(j, "expected_events"),
+          eventsPerS: num(j, "events_per_s"),
+          seconds: num(j, "seconds"),
+          daemonCpuUsPerEvent: dcpu === null ? null : (dcpu / num(j, "events")) * 1e6,
+          clientCpuS: num(j, "client_cpu_s"),
+        });
+        log(`fan-out ${name}: ${num(j, "writes_per_s").toFixed(0)} writes/s, ${num(j, "events_per_s").toFixed(0)} events/s`);
+      });
+    return rows;
+  }
+
+  /**
+   * Fresh daemons, two of each kind: one is filled with cfg.scaleDomains
+   * guests in chunks (alternating daemons; a daemon whose next chunk would
+   * overrun its time budget stops there), with VmRSS after each chunk; its
+   * twin stays empty. Then workload 2 runs on both, interleaved (so that the
+   * machine's changing load hits both alike), for the full ÷ empty ratio.
+   */
+  async scale(d: Daemons, twins: Daemons): Promise<ScaleDaemon[]> {
+    const out = new Map<DaemonName, ScaleDaemon>();
+    const cfg = this.cfg;
+    for (const set of [d, twins])
+      for (const name of DAEMONS) {
+        const t = set[name];
+        await this.attempt(`scale warm-up ${name}`, async () => {
+          for (const op of SEQ_OPS) await this.lg.run(t, ["seq", op, cfg.mode === "quick" ? 1000 : 4000]);
+        });
+      }
+    for (const name of DAEMONS) {
+      const m = memoryKiB(d[name].pid);
+      out.set(name, {
+        target: name,
+        domains: 0,
+        nodesPerGuest: 0,
+        populateS: 0,
+        populateRequests: 0,
+        populateDaemonCpuS: 0,
+        stoppedEarly: false,
+        rssEmptyKiB: m.rss,
+        checkpoints: [{ domains: 0, rssKiB: m.rss, hwmKiB: m.hwm, seconds: 0 }],
+        seqEmpty: [],
+        seqFull: [],
+        rssFullKiB: m.rss,
+        hwmFullKiB: m.hwm,
+      });
+    }
+    const active = new Set<DaemonName>(DAEMONS);
+    const lastChunkS = new Map<DaemonName, number>();
+    for (let k = 0, first = 1; first <= cfg.scaleDomains; k++, first += cfg.scaleChunk) {
+      const count = Math.min(cfg.scaleChunk, cfg.scaleDomains - first + 1);
+      for (const name of rotate(DAEMONS, k)) {
+        if (!active.has(name)) continue;
+        const s = out.get(name)!;
+        const prev = lastChunkS.get(name) ?? 0;
+        // Chunks get slower as the store grows: stop before one that would overrun the budget.
+        if (s.populateS + prev * 1.2 > cfg.scaleBudgetSeconds) {
+          s.stoppedEarly = true;
+          active.delete(name);
+          log(`scale ${name}: stopping at ${s.domains} domains (${s.populateS.toFixed(0)} s spent, the next chunk would take about ${prev.toFixed(0)} s)`);
+          continue;
+        }
+        const ok = await this.attempt(`scale populate ${name} ${first}..${first + count - 1}`, async () => {
+          const j = (await this.lg.run(d[name], ["populate", cfg.toolstackConns, 32, first, count], 1800000)).json;
+          const secs = num(j, "seconds");
+          s.domains += count;
+          s.nodesPerGuest = num(j, "nodes_per_guest");
+          s.populateS += secs;
+          s.populateRequests += num(j, "requests");
+          s.populateDaemonCpuS += ticksToSeconds(j.daemon_ticks) ?? 0;
+          const m = memoryKiB(d[name].pid);
+          s.checkpoints.push({ domains: s.domains, rssKiB: m.rss, hwmKiB: m.hwm, seconds: s.populateS });
+          lastChunkS.set(name, secs);
+          log(`scale ${name}: ${s.domains} domains, ${(m.rss / 1024).toFixed(0)} MiB, chunk ${secs.toFixed(1)} s`);
+        });
+        if (ok === null) active.delete(name);
+      }
+    }
+    for (const name of DAEMONS) {
+      const s = out.get(name)!;
+      const m = memoryKiB(d[name].pid);
+      s.rssFullKiB = m.rss;
+      s.hwmFullKiB = m.hwm;
+    }
+    const store = new Map<Target, "empty" | "full">();
+    const targets: Target[] = [];
+    for (const name of DAEMONS) {
+      store.set(d[name], "full");
+      store.set(twins[name], "empty");
+      targets.push(d[name], twins[name]);
+    }
+    const rows = await this.sequential(targets, cfg.scaleSeqOps, cfg.rounds, "scale", store);
+    for (const name of DAEMONS) {
+      const s = out.get(name)!;
+      s.seqFull = rows.filter((r) => r.target === name && r.store === "full");
+      s.seqEmpty = rows.filter((r) => r.target === name && r.store === "empty");
+    }
+    return [...out.values()];
+  }
+}
+
+/** Median of each numeric field over the samples that share a key. */
+function medianRows<T extends object>(samples: T[], key: (s: T) => string): T[] {
+  const groups = new Map<string, T[]>();
+  for (const s of samples) {
+    const k = key(s);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(s);
+  }
+  return [...groups.values()].map((g) => {
+    const out = { ...g[0]! } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(out)) {
+      if (typeof v !== "number") continue;
+      out[k] = median(g.map((s) => (s as Record<string, unknown>)[k] as number));
+    }
+    out.samples = g.length;
+    return out as T;
+  });
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      keep: { type: "boolean", default: false },
+      out: { type: "string" },
+      from: { type: "string" },
+      "no-pin": { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.from) {
+    // Only redraw the report from a saved results.json.
+    const saved = JSON.parse(readFileSync(values.from, "utf8")) as Results;
+    const files = await writeReport(saved, values.out ?? join(ROOT, "docs"));
+    log(`wrote ${files.join(", ")}`);
+    return 0;
+  }
+  const cfg = values.quick ? QUICK : FULL;
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7").split(",").map((x) => Number(x.trim())));
+  const outDir = values.out ?? join(ROOT, "docs");
+  const started = Date.now();
+  for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
+    if (!existsSync(need)) throw new Error(`${need} is missing (see ../shared/peers/README.md: apt-get install xen-utils-4.17 xenstore-utils gcc)`);
+
+  const tmp = mkdtempSync(join(tmpdir(), "tsxs-bench-"));
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log(`${sig}: stopping the daemons`);
+    stopAllSync();
+    if (!values.keep) rmSync(tmp, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const machine = describeMachine();
+  log(`${cfg.mode} run; machine ${machine.cpu}, ${machine.cores} cores, load ${machine.loadBefore.join(" ")}; temp dir ${tmp}`);
+  const results: Results = { config: cfg, machine, workloads: [...only], durationS: 0, errors: [], machineLoad: {}, pinnedCpu: null };
+  const bins = build(tmp);
+  const lg = new LoadGenerator(bins.xsload);
+  const suite = new Suite(cfg, lg);
+  if (!values["no-pin"] && machine.cores > 1 && spawnSync("taskset", ["-V"], { stdio: "ignore" }).status === 0) suite.pinCpu = machine.cores - 1;
+  results.pinnedCpu = suite.pinCpu;
+  const pids: number[] = [];
+  /** Run one workload, measuring how busy the machine was with other work meanwhile. */
+  const measured = async <T>(w: number, title: string, f: () => Promise<T>): Promise<T> => {
+    log(`workload ${w}: ${title}`);
+    const meter = new LoadMeter(() => pids);
+    const out = await f();
+    const load = meter.stop();
+    results.machineLoad[w] = load;
+    log(`workload ${w} took ${load.seconds.toFixed(0)} s; other processes kept ${load.otherCores.toFixed(2)} of ${machine.cores} cores busy`);
+    return out;
+  };
+  try {
+    if ([1, 2, 3, 4, 5, 7].some((w) => only.has(w))) {
+      const d = await startDaemons(tmp, "", bins.shim);
+      pids.splice(0, pids.length, ...DAEMONS.map((n) => d[n].pid));
+      log("warming up");
+      await suite.warmUp(d);
+      if (only.has(1)) results.testXenstore = await measured(1, "test-xenstore", () => suite.testXenstore(d));
+      if (only.has(2) || only.has(3)) {
+        const echos: Target[] = [];
+        for (const e of ECHOS) {
+          const dir = join(tmp, e);
+          mkdirSync(dir, { recursive: true });
+          const t = await suite.attempt(`start ${e}`, async () => {
+            const t = await startEcho(e, dir, bins.echo);
+            await lg.run(t, ["seq", "read", 2000]); // warm-up (Node's JIT)
+            await lg.run(t, ["par", "read", 8, 16, 20000]);
+            return t;
+          });
+          if (t) echos.push(t);
+        }
+        const targets = [...DAEMONS.map((n) => d[n]), ...echos];
+        pids.push(...echos.map((e) => e.pid));
+        if (only.has(2)) results.sequential = await measured(2, "one connection, sequential", () => suite.sequential(targets, cfg.seqOps, cfg.rounds, "sequential"));
+        if (only.has(3)) results.parallel = await measured(3, "parallel connections, pipelined", () => suite.parallel(targets));
+        for (const e of echos) await e.stop();
+        pids.splice(DAEMONS.length);
+      }
+      if (only.has(4)) results.transactions = await measured(4, "transactions", () => suite.transactions(d));
+      if (only.has(5)) results.bootStorm = await measured(5, "boot storm", () => suite.bootStorm(d));
+      if (only.has(7)) results.fanout = await measured(7, "watch fan-out", () => suite.fanout(d));
+      for (const n of DAEMONS) await d[n].stop();
+    }
+    if (only.has(6)) {
+      const d = await startDaemons(tmp, "-full", bins.shim);
+      const twins = await startDaemons(tmp, "-empty", bins.shim);
+      pids.splice(0, pids.length, ...DAEMONS.map((n) => d[n].pid), ...DAEMONS.map((n) => twins[n].pid));
+      results.scale = await measured(6, "scale (fresh daemons)", () => suite.scale(d, twins));
+      for (const n of DAEMONS) await d[n].stop();
+      for (const n of DAEMONS) await twins[n].stop();
+    }
+  } finally {
+    await stopAll();
+    if (!values.keep) rmSync(tmp, { recursive: true, force: true });
+  }
+  results.errors = suite.errors;
+  results.durationS = (Date.now() - started) / 1000;
+  machine.loadAfter = loadavg().map((x) => Math.round(x * 100) / 100);
+  const files = await writeReport(results, outDir);
+  log(`wrote ${files.join(", ")} in ${(results.durationS / 60).toFixed(1)} min${suite.errors.length ? `; ${suite.errors.length} measurement(s) failed` : ""}`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`bench: ${e instanceof Error ? e.stack : String(e)}\n`);
+    stopAllSync();
+    process.exit(1);
+  },
+);
