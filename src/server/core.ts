@@ -17,6 +17,10 @@ import { PERM_READ, permFor, type Perms, type Principal } from "../store/perms.j
 import { Store } from "../store/store.js";
 import { TreeEditor } from "../store/tree.js";
 import { Match, WatchRegistry } from "../watches/registry.js";
+import { ContentionManager, type ContentionOptions } from "../transactions/contention.js";
+import type { Transaction } from "../transactions/transaction.js";
+import { oneArg } from "../protocol/payload.js";
+import { absolutize } from "../store/path.js";
 import { Connection, type ConnectionKind, type Transport } from "./connection.js";
 import { dispatch } from "./dispatch.js";
 import type { ControlHooks } from "./ops/control.js";
@@ -35,6 +39,8 @@ export interface CoreOptions {
   log?: (line: string) => void;
   /** Trace-file actions for CONTROL log/logfile/memreport. */
   control?: ControlHooks;
+  /** Hot-node contention management (on by default); false turns it off. */
+  contention?: ContentionOptions | false;
 }
 
 const NO_CONTROL: ControlHooks = {
@@ -78,6 +84,9 @@ export class Core {
   readonly control: ControlHooks;
   /** Counters for CONTROL and benchmarks. */
   readonly stats = { requests: 0, events: 0, commits: 0, conflicts: 0 };
+  /** Makes transactions contending on a hot node take turns. */
+  readonly contention: ContentionManager<Transaction, Connection>;
+  private readonly manageContention: boolean;
 
   constructor(opts: CoreOptions) {
     this.privDomid = opts.privDomid ?? 0;
@@ -90,6 +99,11 @@ export class Core {
     this.trace = opts.trace;
     this.log = opts.log ?? (() => {});
     this.control = opts.control ?? NO_CONTROL;
+    this.manageContention = opts.contention !== false;
+    this.contention = new ContentionManager<Transaction, Connection>(
+      (c) => setImmediate(() => this.pump(c)),
+      opts.contention || undefined,
+    );
   }
 
   /** Is this domid a control domain (cx `domid_is_unprivileged` negated)? */
@@ -125,7 +139,8 @@ export class Core {
   disconnect(conn: Connection): void {
     if (!this.connections.has(conn)) return;
     this.watches.removeAll(conn);
-    conn.transactions.clear();
+    this.endTransactions(conn);
+    this.contention.forget(conn);
     this.connections.delete(conn);
     this.dirty.delete(conn);
     conn.close();
@@ -188,9 +203,31 @@ export class Core {
     // Everything a read delivered is processed before output is flushed:
     // one write per connection per batch, not per request.
     while (st.inbox.length && !this.blocked(conn, st) && this.connections.has(conn)) {
+      if (this.mustWait(conn, st.inbox[0]!)) break;
       this.process(conn, st.inbox.shift()!);
     }
     this.flushAll();
+  }
+
+  /** Is this a transaction's first read of a hot node another transaction holds? */
+  private mustWait(conn: Connection, packet: Packet): boolean {
+    if (!this.manageContention || packet.type !== Op.READ || packet.txId === 0) return false;
+    const tx = conn.transactions.get(packet.txId);
+    if (!tx) return false;
+    const raw = oneArg(packet.payload);
+    if (raw === null || raw.startsWith("@")) return false;
+    const path = absolutize(raw, conn.home);
+    if (tx.hasAccessed(path)) return false;
+    return this.contention.mustWait(conn, tx, path);
+  }
+
+  /** Drop a connection's transactions (all, or one that ended). */
+  endTransactions(conn: Connection, tx?: Transaction): void {
+    const ending = tx ? [tx] : [...conn.transactions.values()];
+    for (const t of ending) {
+      conn.transactions.delete(t.id);
+      this.contention.ended(t);
+    }
   }
 
   private flushAll(): void {
@@ -286,7 +323,7 @@ export class Core {
   resetDomainConnections(domid: number): void {
     for (const c of this.domainConnections(domid)) {
       this.watches.removeAll(c);
-      c.transactions.clear();
+      this.endTransactions(c);
       c.discardOutput();
     }
   }

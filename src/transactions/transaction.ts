@@ -177,6 +177,11 @@ export class Transaction implements TreeView {
     return this.entry(path).view;
   }
 
+  /** Has this transaction looked at `path` yet? */
+  hasAccessed(path: string): boolean {
+    return this.entries.has(path);
+  }
+
   observe(path: string, aspects: number): void {
     const e = this.entries.get(path);
     if (!e) throw new Error(`observe before get: ${path}`);

@@ -151,6 +151,8 @@ export function harness(opts: Partial<CoreOptions> & { domains?: string } = {}):
   const core = new Core({
     hypervisor: opts.hypervisor ?? new EmulatedHypervisor(opts.domains ?? null),
     quotas: opts.quotas ?? new Quotas(),
+    // Replies here are synchronous; contention management defers some (see contention tests).
+    contention: false,
     ...opts,
   });
   return {

@@ -21,11 +21,13 @@ export function transactionEnd(req: Request): Buffer {
   if (arg !== "T" && arg !== "F") fail("EINVAL");
   const tx = req.tx;
   if (!tx) fail("ENOENT");
-  conn.transactions.delete(tx.id);
+  core.endTransactions(conn, tx);
   if (arg === "F") return ok();
   if (tx.failed) fail("ENOMEM");
-  if (tx.conflicts() !== null) {
+  const conflict = tx.conflicts();
+  if (conflict !== null) {
     core.stats.conflicts++;
+    core.contention.conflicted(conflict);
     fail("EAGAIN");
   }
   const editor = tx.replay();

@@ -50,6 +50,6 @@ export function unwatch(req: Request): Buffer {
 /** Drop all watches and transactions of the caller. */
 export function resetWatches(req: Request): Buffer {
   req.core.watches.removeAll(req.conn);
-  req.conn.transactions.clear();
+  req.core.endTransactions(req.conn);
   return ok();
 }
