@@ -53,11 +53,15 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
-/** VmRSS and VmHWM of a process, in KiB. */
-export function memoryKiB(pid: number): { rss: number; hwm: number } {
+/**
+ * VmRSS and VmHWM of a process, in KiB, and the two parts of VmRSS:
+ * RssAnon (private memory: heap, stacks) and RssFile (pages of the
+ * executable and libraries, shared with other processes running them).
+ */
+export function memoryKiB(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, "latin1");
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
-  return { rss: get("VmRSS"), hwm: get("VmHWM") };
+  return { rss: get("VmRSS"), hwm: get("VmHWM"), anon: get("RssAnon"), file: get("RssFile") };
 }
 
 function canConnect(path: string): Promise<boolean> {

@@ -386,7 +386,7 @@ class Suite {
         populateDaemonCpuS: 0,
         stoppedEarly: false,
         rssEmptyKiB: m.rss,
-        checkpoints: [{ domains: 0, rssKiB: m.rss, hwmKiB: m.hwm, seconds: 0 }],
+        checkpoints: [{ domains: 0, rssKiB: m.rss, hwmKiB: m.hwm, anonKiB: m.anon, fileKiB: m.file, seconds: 0 }],
         seqEmpty: [],
         seqFull: [],
         rssFullKiB: m.rss,
@@ -417,7 +417,7 @@ class Suite {
           s.populateRequests += num(j, "requests");
           s.populateDaemonCpuS += ticksToSeconds(j.daemon_ticks) ?? 0;
           const m = memoryKiB(d[name].pid);
-          s.checkpoints.push({ domains: s.domains, rssKiB: m.rss, hwmKiB: m.hwm, seconds: s.populateS });
+          s.checkpoints.push({ domains: s.domains, rssKiB: m.rss, hwmKiB: m.hwm, anonKiB: m.anon, fileKiB: m.file, seconds: s.populateS });
           lastChunkS.set(name, secs);
           log(`scale ${name}: ${s.domains} domains, ${(m.rss / 1024).toFixed(0)} MiB, chunk ${secs.toFixed(1)} s`);
         });

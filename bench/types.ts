@@ -109,6 +109,9 @@ export interface ScaleCheckpoint {
   domains: number;
   rssKiB: number;
   hwmKiB: number;
+  /** The private part of rssKiB (RssAnon) and the file-backed part (RssFile). */
+  anonKiB?: number;
+  fileKiB?: number;
   /** Populate time so far. */
   seconds: number;
 }
