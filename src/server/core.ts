@@ -12,10 +12,9 @@ import { Op, PAYLOAD_MAX, XsError, type Packet } from "../protocol/messages.js";
 import { OversizePacketError, PacketParser } from "../protocol/parser.js";
 import { Quotas } from "../quota/quotas.js";
 import type { Node } from "../store/node.js";
-import { childPath, parentOf, isSpecial } from "../store/path.js";
+import { parentOf, isSpecial } from "../store/path.js";
 import { PERM_READ, permFor, type Perms, type Principal } from "../store/perms.js";
 import { Store } from "../store/store.js";
-import { TreeEditor } from "../store/tree.js";
 import { Match, WatchRegistry } from "../watches/registry.js";
 import { ContentionManager, type ContentionOptions } from "../transactions/contention.js";
 import type { Transaction } from "../transactions/transaction.js";
@@ -315,7 +314,7 @@ export class Core {
   }
 
   /** Connections belonging to a guest domain. */
-  private domainConnections(domid: number): Connection[] {
+  domainConnections(domid: number): Connection[] {
     return [...this.connections.keys()].filter((c) => c.kind === "domain" && c.domid === domid);
   }
 
@@ -335,89 +334,6 @@ export class Core {
   fireSpecial(name: string, domid: number | null): void {
     this.fire(name, Match.NoDepth, this.specialAccess(name));
     if (domid !== null) this.fire(`${name}/${domid}`, Match.Depth, this.specialAccess(name));
-  }
-
-  /**
-   * A domain goes away (RELEASE, or death): its connections are dropped
-   * first so they see nothing of the cleanup, the nodes it owns are deleted
-   * (or handed to the control domain with -K), ACL entries naming it stop
-   * matching, and @releaseDomain fires.
-   */
-  releaseDomain(domid: number): void {
-    for (const c of this.domainConnections(domid)) this.disconnect(c);
-    const editor = new TreeEditor(this.store.root);
-    // Usually the toolstack has removed the guest's nodes already; the
-    // ownership and reference tallies then spare us walking the tree.
-    const owns = this.store.ownedBy(domid) > 0;
-    const named = this.store.referencing(domid) > 0;
-    if (owns && this.keepOrphans) {
-      // cx -K: every node it owned now belongs to the control domain.
-      editor.mapPerms((p) => (p.owner === domid ? p.withOwner(this.privDomid) : p));
-    } else if (owns) {
-      for (const path of this.topOwnedPaths(domid)) {
-        const removed = editor.remove(path) ?? [];
-        for (const r of removed) {
-          this.fire(r.path, r.path === path ? Match.Subtree : Match.Exact, { nodePerms: r.node.perms, parentPerms: r.parentPerms });
-        }
-      }
-    }
-    if (named) editor.mapPerms((p) => p.ignoring(domid));
-    this.store.commit(editor);
-    for (const [name, perms] of this.store.specials) this.store.specials.set(name, perms.withoutDomain(domid, this.privDomid));
-    this.domains.remove(domid);
-    this.quotas.forget(domid);
-    this.fireSpecial("@releaseDomain", domid);
-  }
-
-  /** The top-most nodes owned by `domid`, in tree order (each goes with its subtree). */
-  private topOwnedPaths(domid: number): string[] {
-    const owned: string[] = [];
-    const stack: [string, Node][] = [["/", this.store.root]];
-    while (stack.length) {
-      const [path, node] = stack.pop()!;
-      if (node.perms.owner === domid && path !== "/") {
-        owned.push(path);
-        continue;
-      }
-      const kids = node.children ? node.children.nodes() : [];
-      for (let i = kids.length - 1; i >= 0; i--) stack.push([childPath(path, kids[i]!.name), kids[i]!]);
-    }
-    return owned;
-  }
-
-  /**
-   * cx's memory accounting for `xenstore-control quota <domid>`: each owned
-   * node's record (header, ACL, value, child list) plus its path, and the
-   * path and token of each watch the domain's connections hold (socket
-   * clients count as dom0).
-   */
-  memoryOwnedBy(domid: number): number {
-    let bytes = 0;
-    const stack: [string, Node][] = [["/", this.store.root]];
-    while (stack.length) {
-      const [path, n] = stack.pop()!;
-      if (n.perms.owner === domid) bytes += n.size + path.length;
-      if (n.children) for (const k of n.children.nodes()) stack.push([childPath(path, k.name), k]);
-    }
-    for (const c of this.connections.keys()) {
-      if (c.domid !== domid) continue;
-      for (const w of this.watches.ofOwner(c)) bytes += w.path.length + w.token.length;
-    }
-    return bytes;
-  }
-
-  /** CONTROL check: verify the ownership tally against the tree, repair it if wrong. */
-  checkStore(): boolean {
-    const counts = this.store.recount();
-    const refs = this.store.recountRefs();
-    let good = true;
-    for (const [d, n] of counts) if (this.store.ownedBy(d) !== n) good = false;
-    for (const [d, n] of refs) if (this.store.referencing(d) !== n) good = false;
-    if (!good) {
-      this.log("check: node ownership counts were inconsistent; repaired");
-      this.store.resetOwnership(counts, refs);
-    }
-    return good;
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { atoi, countStrings, splitStrings } from "../../protocol/payload.js";
 import type { QuotaKind, QuotaName } from "../../quota/quotas.js";
+import { checkStore, memoryOwnedBy } from "../../quota/accounting.js";
 import { fail, ok, str, type Request } from "../request.js";
 
 /** Daemon-level actions CONTROL can trigger (trace file handling). */
@@ -80,7 +81,7 @@ function domainUsage(req: Request, domid: number): Buffer {
     line("watches", watches) +
     line("transactions", transactions) +
     line("outstanding", outstanding) +
-    line("memory", core.memoryOwnedBy(domid));
+    line("memory", memoryOwnedBy(core, domid));
   return str(text);
 }
 
@@ -90,7 +91,7 @@ const COMMANDS: Record<string, Command> = {
     modifies: false,
     run(req, args) {
       if (args.length) fail("EINVAL");
-      req.core.checkStore();
+      checkStore(req.core);
       return ok();
     },
   },

@@ -7,6 +7,7 @@ import { DOMID_SELF } from "../../protocol/messages.js";
 import { atoi, atou, oneArg, splitStrings, strtol } from "../../protocol/payload.js";
 import { SERVER_FEATURES } from "../../domains/domains.js";
 import { domainPath } from "../../store/path.js";
+import { releaseDomain } from "../../domains/release.js";
 import { fail, ok, str, type Request } from "../request.js";
 
 export function introduce(req: Request): Buffer {
@@ -36,7 +37,7 @@ function introducedArg(req: Request): number {
 }
 
 export function release(req: Request): Buffer {
-  req.core.releaseDomain(introducedArg(req));
+  releaseDomain(req.core, introducedArg(req));
   return ok();
 }
 
