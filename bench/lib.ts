@@ -20,7 +20,8 @@ export const ROOT = ((): string => {
   }
   return process.cwd();
 })();
-export const PEERS = resolve(ROOT, "../shared/peers");
+/** The upstream peers: ../shared/peers beside the checkout, or $TSXENSTORED_PEERS. */
+export const PEERS = process.env.TSXENSTORED_PEERS ?? resolve(ROOT, "../shared/peers");
 export const XEN_BIN = "/usr/lib/xen-4.17/bin";
 export const TEST_XENSTORE = join(XEN_BIN, "test-xenstore");
 

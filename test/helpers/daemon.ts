@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const BIN = join(ROOT, "bin/tsxenstored");
 export const TEST_XENSTORE = "/usr/lib/xen-4.17/bin/test-xenstore";
-export const PEERS = resolve(ROOT, "../shared/peers");
+/** The upstream peers: ../shared/peers beside the checkout, or $TSXENSTORED_PEERS. */
+export const PEERS = process.env.TSXENSTORED_PEERS ?? resolve(ROOT, "../shared/peers");
 
 export interface RunningDaemon {
   dir: string;
