@@ -62,6 +62,11 @@ export class Node {
     return this.children ? this.children.size : 0;
   }
 
+  /** Whether the listing names NAME (without building the listing). */
+  lists(name: string): boolean {
+    return this.children ? this.children.has(name) : false;
+  }
+
   /** Child names in insertion order. */
   childNames(): readonly string[] {
     return this.children ? this.children.names() : EMPTY;
@@ -99,6 +104,10 @@ export class OverlayNode extends Node {
     readonly extra: readonly string[],
   ) {
     super(base.name, base.value, base.perms, base.children);
+  }
+
+  override lists(name: string): boolean {
+    return super.lists(name) || this.extra.includes(name);
   }
 
   override childNames(): readonly string[] {

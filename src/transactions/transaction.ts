@@ -399,7 +399,7 @@ export class Transaction implements TreeView {
     // could not reproduce them.
     const prefix = `${path}/`;
     for (const [p, e] of this.entries) if (e.view !== undefined && p.startsWith(prefix)) this.doomed = true;
-    if (!this.get(parentPath)!.childNames().includes(baseName(path))) {
+    if (!this.get(parentPath)!.lists(baseName(path))) {
       this.doomed = true;
       throw new XsError("EIO", `transaction view of ${parentPath} does not list ${path}`);
     }
