@@ -292,3 +292,22 @@ test("the store keeps a revision per commit and recent roots", () => {
   a.read("/v");
   assert.equal(h.core.store.revision, r0 + 3, "reads do not create revisions");
 });
+
+test("a stale listing repeats a re-created child name where cx appends it (found by conformance seed 781)", () => {
+  const h = harness();
+  const a = h.socket();
+  const b = h.socket();
+  b.write("/s/b/c/e", "v");
+  const tx = a.start();
+  assert.equal(a.rm("/s/d", tx), "RM OK\0", "the parent exists: first access to /s lists b");
+  b.rm("/s");
+  a.mkdir("/s/b", tx);
+  a.write("/s/d", "v", tx);
+  assert.equal(a.dir("/s", tx), "DIRECTORY b\0b\0d\0", "b appended again, before the later d");
+  a.write("/s/f", "v", tx);
+  assert.equal(a.dir("/s", tx), "DIRECTORY b\0b\0d\0f\0");
+  a.rm("/s/b", tx);
+  assert.equal(a.dir("/s", tx), "DIRECTORY b\0d\0f\0", "the first occurrence goes");
+  assert.equal(a.end(tx), "ERROR EAGAIN\0");
+  assert.equal(b.dir("/s"), "ERROR ENOENT\0");
+});

@@ -96,37 +96,38 @@ const NO_BYTES = Buffer.alloc(0);
  * corrupted: cx appends a child name again when a transaction creates a
  * child its stale copy of the parent still lists. Only ever seen inside a
  * transaction that cannot commit; reproduced so its answers match cx's.
+ * The listing is kept explicitly, duplicates included, in cx's order.
  */
 export class OverlayNode extends Node {
   constructor(
     base: Node,
-    /** Names listed again after the map's own, in order. */
-    readonly extra: readonly string[],
+    /** Every listed name in listing order, duplicates included. */
+    readonly order: readonly string[],
   ) {
     super(base.name, base.value, base.perms, base.children);
   }
 
   override lists(name: string): boolean {
-    return super.lists(name) || this.extra.includes(name);
+    return this.order.includes(name);
   }
 
   override childNames(): readonly string[] {
-    return [...super.childNames(), ...this.extra];
+    return this.order;
   }
 
   override listing(): Buffer {
-    return Buffer.concat([super.listing(), Buffer.from(this.extra.map((n) => `${n}\0`).join(""), "latin1")]);
+    return Buffer.from(this.order.map((n) => `${n}\0`).join(""), "latin1");
   }
 
   override get listingVersion(): number {
-    return super.listingVersion + this.extra.length;
+    return super.listingVersion + this.order.length;
   }
 
   override withValue(value: string): Node {
-    return value === this.value ? this : new OverlayNode(new Node(this.name, value, this.perms, this.children), this.extra);
+    return value === this.value ? this : new OverlayNode(new Node(this.name, value, this.perms, this.children), this.order);
   }
 
   override withPerms(perms: Perms): Node {
-    return perms === this.perms ? this : new OverlayNode(new Node(this.name, this.value, perms, this.children), this.extra);
+    return perms === this.perms ? this : new OverlayNode(new Node(this.name, this.value, perms, this.children), this.order);
   }
 }

@@ -248,28 +248,30 @@ export class Transaction implements TreeView {
     const p = this.entries.get(parentPath)!;
     const view = p.view!;
     const kids = view.kids;
-    const extra = view instanceof OverlayNode ? [...view.extra] : [];
+    // Once cx's listing and the child map disagree, the listing is kept apart.
+    let order: string[] | null = view instanceof OverlayNode ? [...view.order] : null;
     let next: Node;
     if (child) {
       if (kids.has(name)) {
         // cx's add_child appends blindly: a stale listing now has the name twice.
-        extra.push(name);
+        order ??= [...view.childNames()];
         this.doomed = true;
         next = view;
       } else {
         next = view.withChildren(kids.set(child));
       }
+      order?.push(name);
     } else {
       next = view.withChildren(kids.delete(name));
-      const dup = extra.indexOf(name);
-      if (dup >= 0) {
-        // cx removes the first occurrence; the appended one now stands alone, last.
-        extra.splice(dup, 1);
-        next = next.withChildren(next.kids.set(new Node(name, "", view.perms, null)));
+      if (order) {
+        // cx removes the first occurrence; a duplicate still stands in the listing.
+        const at = order.indexOf(name);
+        if (at >= 0) order.splice(at, 1);
+        if (order.includes(name)) next = next.withChildren(next.kids.set(new Node(name, "", view.perms, null)));
       }
     }
     if (next instanceof OverlayNode) next = new Node(next.name, next.value, next.perms, next.children);
-    p.view = extra.length ? new OverlayNode(next, extra) : next;
+    p.view = order ? new OverlayNode(next, order) : next;
   }
 
   /**

@@ -266,6 +266,26 @@ export const SCENARIOS: Scenario[] = [
     s.rm(0, "/te/x", t3);
     s.end(0, t3);
   }),
+  scenario("transactions: a stale listing repeats a re-created name in cx's order", 2, (s) => {
+    // Found by seed 781: the transaction's copy of /s lists b; b is removed
+    // outside; re-creating it in the transaction appends b again, before
+    // any later child.
+    s.write(1, "/s/b/c/e", "v");
+    const tx = s.start(0);
+    s.rm(0, "/s/d", tx);
+    s.rm(1, "/s");
+    s.mkdir(0, "/s/b", tx);
+    s.write(0, "/s/d", "v", tx);
+    s.dir(0, "/s", tx);
+    s.write(0, "/s/f", "v", tx);
+    s.dir(0, "/s", tx);
+    s.rm(0, "/s/b", tx);
+    s.dir(0, "/s", tx);
+    s.mkdir(0, "/s/b", tx);
+    s.dir(0, "/s", tx);
+    s.end(0, tx);
+    s.dir(1, "/s");
+  }),
   scenario("domains: introduce, release and special watches", 2, (s) => {
     s.watch(1, "@introduceDomain", "intro");
     s.watch(1, "@releaseDomain", "rel");
