@@ -6,10 +6,10 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { socketAnswers } from "../src/transport/unix.js";
 
 /** The repository: the nearest directory above this file holding bin/tsxenstored. */
 export const ROOT = ((): string => {
@@ -65,21 +65,11 @@ export function memoryKiB(pid: number): { rss: number; hwm: number; anon: number
   return { rss: get("VmRSS"), hwm: get("VmHWM"), anon: get("RssAnon"), file: get("RssFile") };
 }
 
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((r) => {
-    const s = connect(path, () => {
-      s.destroy();
-      r(true);
-    });
-    s.on("error", () => r(false));
-  });
-}
-
 async function waitForSocket(path: string, alive: () => boolean, timeoutMs = 20000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`the server for ${path} exited during start`);
-    if (existsSync(path) && (await canConnect(path))) return;
+    if (existsSync(path) && (await socketAnswers(path))) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);

@@ -9,19 +9,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { harness, type Probe } from "./helpers/inproc.js";
-
-/** xorshift32: small, seedable, reproducible. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { rng } from "./helpers/random.js";
 
 type Step =
   | { op: "read"; key: string }

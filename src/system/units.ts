@@ -41,31 +41,24 @@ OOMScoreAdjust=-500
 WantedBy=multi-user.target
 Also=xenstored.socket xenstored_ro.socket
 `,
-    "xenstored.socket": `[Unit]
-Description=The Xen xenstore read-write socket (tsxenstored)
-
-[Socket]
-ListenStream=${o.rundir}/socket
-SocketMode=0600
-FileDescriptorName=socket
-Service=xenstored.service
-
-[Install]
-WantedBy=sockets.target
-`,
-    "xenstored_ro.socket": `[Unit]
-Description=The Xen xenstore read-only socket (tsxenstored)
-
-[Socket]
-ListenStream=${o.rundir}/socket_ro
-SocketMode=0660
-FileDescriptorName=socket_ro
-Service=xenstored.service
-
-[Install]
-WantedBy=sockets.target
-`,
+    "xenstored.socket": socketUnit("read-write", `${o.rundir}/socket`, "0600", "socket"),
+    "xenstored_ro.socket": socketUnit("read-only", `${o.rundir}/socket_ro`, "0660", "socket_ro"),
   };
+}
+
+function socketUnit(kind: string, path: string, mode: string, fdName: string): string {
+  return `[Unit]
+Description=The Xen xenstore ${kind} socket (tsxenstored)
+
+[Socket]
+ListenStream=${path}
+SocketMode=${mode}
+FileDescriptorName=${fdName}
+Service=xenstored.service
+
+[Install]
+WantedBy=sockets.target
+`;
 }
 
 /** Print the units, or write them into `dir` (e.g. /etc/systemd/system). */

@@ -41,7 +41,7 @@ export class UnixListener {
       /* not there */
     }
     if (stale) {
-      if (await answers(this.path)) throw new Error(`${this.path} is in use: another xenstored is running`);
+      if (await socketAnswers(this.path)) throw new Error(`${this.path} is in use: another xenstored is running`);
       rmSync(this.path, { force: true });
     }
     await this.start({ path: this.path });
@@ -149,7 +149,8 @@ function makeDirs(dir: string): void {
   }
 }
 
-function answers(path: string): Promise<boolean> {
+/** Whether something accepts connections on the Unix socket at PATH. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path, () => {
       s.destroy();

@@ -6,18 +6,7 @@
  */
 import { Op } from "../../src/protocol/messages.js";
 import type { Step } from "./engine.js";
-
-export function rng(seed: number): () => number {
-  let x = (seed >>> 0) ^ 0x9e3779b9 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
+import { rng } from "../helpers/random.js";
 
 const PATHS = [
   "/a",

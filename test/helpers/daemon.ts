@@ -5,10 +5,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { socketAnswers } from "../../src/transport/unix.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const BIN = join(ROOT, "bin/tsxenstored");
@@ -26,20 +26,10 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-function canConnect(path: string): Promise<boolean> {
-  return new Promise((r) => {
-    const s = connect(path, () => {
-      s.destroy();
-      r(true);
-    });
-    s.on("error", () => r(false));
-  });
-}
-
 export async function waitForSocket(path: string, timeoutMs = 10000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (existsSync(path) && (await canConnect(path))) return;
+    if (existsSync(path) && (await socketAnswers(path))) return;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`no daemon answered on ${path}`);
