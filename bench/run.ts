@@ -172,6 +172,9 @@ class Suite {
         for (const op of SEQ_OPS) await this.lg.run(t, ["seq", op, this.cfg.mode === "quick" ? 1000 : 4000]);
         await this.lg.run(t, ["par", "write", 8, 16, this.cfg.mode === "quick" ? 8000 : 30000]);
         await this.lg.run(t, ["tx", 8, 20, "shared"]);
+        // Guest creation and teardown (domids the boot storm does not use).
+        await this.lg.run(t, ["boot", 8, 15001, this.cfg.mode === "quick" ? 20 : 100]);
+        await this.lg.run(t, ["teardown", 8, 15001, this.cfg.mode === "quick" ? 20 : 100]);
       });
     }
   }
