@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
+import { checkStore } from "../src/quota/accounting.js";
 import type { ControlHooks } from "../src/server/ops/control.js";
 import { harness, type Probe } from "./helpers/inproc.js";
 
@@ -79,6 +80,25 @@ test("CONTROL check answers OK; with an argument EINVAL", () => {
   const c = harness().socket();
   assert.equal(control(c, "check"), "CONTROL OK\0");
   assert.equal(control(c, "check", "x"), "ERROR EINVAL\0");
+});
+
+test("CONTROL check repairs ownership tallies that disagree with the tree, including ones for absent domains", () => {
+  const h = harness();
+  const c = h.socket();
+  c.write("/owned", "x");
+  c.setPerms("/owned", ["n5"]);
+  const { owned, refs } = h.core.store.tallies();
+  const good = { owned: new Map(owned), refs: new Map(refs) };
+  assert.equal(h.core.store.ownedBy(5), 1);
+  for (const corrupt of [new Map([...good.owned, [7, 1]]), new Map([...good.owned, [5, 2]]), new Map([...good.owned].filter(([d]) => d !== 5))]) {
+    h.core.store.resetOwnership(corrupt, good.refs);
+    assert.equal(checkStore(h.core), false);
+    assert.deepEqual(new Map(h.core.store.tallies().owned), good.owned, "repaired");
+    assert.equal(checkStore(h.core), true);
+  }
+  h.core.store.resetOwnership(good.owned, new Map([[9, 1]]));
+  assert.equal(checkStore(h.core), false, "a reference tally for a domain no ACL names");
+  assert.equal(control(c, "check"), "CONTROL OK\0");
 });
 
 test("CONTROL quota shows the hard quotas in cx's format", () => {

@@ -32,12 +32,17 @@ export function checkStore(core: Core): boolean {
   const { store } = core;
   const counts = store.recount();
   const refs = store.recountRefs();
-  let good = true;
-  for (const [d, n] of counts) if (store.ownedBy(d) !== n) good = false;
-  for (const [d, n] of refs) if (store.referencing(d) !== n) good = false;
+  const tallies = store.tallies();
+  const good = sameCounts(counts, tallies.owned) && sameCounts(refs, tallies.refs);
   if (!good) {
     core.log("check: node ownership counts were inconsistent; repaired");
     store.resetOwnership(counts, refs);
   }
   return good;
+}
+
+function sameCounts(a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, n] of a) if (b.get(k) !== n) return false;
+  return true;
 }

@@ -69,6 +69,11 @@ export class Store {
     return this.refs.get(domid) ?? 0;
   }
 
+  /** The tallies themselves (domids with a non-zero count), for checks. */
+  tallies(): { owned: ReadonlyMap<number, number>; refs: ReadonlyMap<number, number> } {
+    return { owned: this.owned, refs: this.refs };
+  }
+
   /** Install the result of an editor session as the new committed root. */
   commit(editor: TreeEditor): number {
     if (!editor.changed) return this.revision;
