@@ -114,10 +114,10 @@ function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function startProc(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, extraPipes = 0): Proc {
+function startProc(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, extraPipes = 0, cwd?: string): Proc {
   const stdio: ("ignore" | "pipe")[] = ["ignore", "pipe", "pipe"];
   for (let i = 0; i < extraPipes; i++) stdio.push("pipe");
-  const child = spawn(cmd, [...args], { env, stdio });
+  const child = spawn(cmd, [...args], { env, stdio, cwd });
   let out = "";
   let err = "";
   const waiters = new Set<() => void>();
@@ -301,8 +301,8 @@ interface LauncherResult extends Exit {
 }
 
 /** The legacy launcher (no -N): resolves when it exits. */
-async function runLauncher(args: string[], env: NodeJS.ProcessEnv, ms = 15000): Promise<LauncherResult> {
-  const p = startProc(process.execPath, [BIN, ...args], cleanEnv(env));
+async function runLauncher(args: string[], env: NodeJS.ProcessEnv, ms = 15000, cwd?: string): Promise<LauncherResult> {
+  const p = startProc(process.execPath, [BIN, ...args], cleanEnv(env), 0, cwd);
   let r: Exit;
   try {
     r = await withTimeout(p.exited, ms, `the launcher tsxenstored ${args.join(" ")}`);
@@ -750,6 +750,31 @@ test("legacy daemonizing: the launcher exits 0 once the daemon is ready; -P prin
   } finally {
     await d.stop();
   }
+});
+
+test("legacy daemonizing with relative paths: the daemon (which moves to /) keeps the rundir, pid file and domains file it was given, and removes its own sockets", async () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, "doms"), "0-9\n");
+  const r = await runLauncher(["-F", "pid", "--domains-file", "doms"], { XENSTORED_RUNDIR: "run" }, 15000, dir);
+  const pid = Number(readIfExists(join(dir, "pid")));
+  if (pid > 0) detached.add(pid);
+  try {
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readlinkSync(`/proc/${pid}/cwd`), "/");
+    await assertAnswers(join(dir, "run/socket"), "socket");
+    await assertAnswers(join(dir, "run/socket_ro"), "socket_ro");
+    const c = await XenStoreClient.connect(join(dir, "run/socket"));
+    try {
+      await c.introduce(3, 1, 1);
+      await expectErrno(c.introduce(10, 1, 1), "EINVAL", "a domain the domains file does not list");
+    } finally {
+      await c.close();
+    }
+  } finally {
+    if (pid > 0 && alive(pid)) await stopDetached(pid);
+  }
+  assert.deepEqual(readdirSync(join(dir, "run")), [], "sockets removed where they were created");
+  assert.deepEqual(readdirSync(dir).sort(), ["doms", "run"], "pid file removed");
 });
 
 test("legacy daemonizing race: 200 launches, each answered the instant its launcher exits, then stopped cleanly", async () => {

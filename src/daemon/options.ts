@@ -171,13 +171,13 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     watchEventTimeout = int("-w", t.slice(eq + 1));
   }
 
-  const rundir = env.XENSTORED_RUNDIR || "/var/run/xenstored";
+  // Every path is made absolute now: the daemon changes to / once detached.
+  const rundir = resolve(env.XENSTORED_RUNDIR || "/var/run/xenstored");
   if (v["print-units"]) return { prefix: v.prefix ?? null, rundir };
   if (v.prefix !== undefined) throw new UsageError("--prefix only goes with --print-units");
-  const socketPath = env.XENSTORED_PATH || `${rundir}/socket`;
+  const socketPath = resolve(env.XENSTORED_PATH || `${rundir}/socket`);
   return {
     foreground: v["no-fork"] ?? false,
-    // Absolute: the daemon may change directory.
     pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
     traceFile: v["trace-file"] !== undefined ? resolve(v["trace-file"]) : null,
     verbose: v.verbose ?? false,
@@ -188,7 +188,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     quotas,
     watchEventTimeout,
     domains: v.domains ?? null,
-    domainsFile: v["domains-file"] ?? null,
+    domainsFile: v["domains-file"] !== undefined ? resolve(v["domains-file"]) : null,
     socketPath,
     // Beside the read-write socket: <rundir>/socket_ro by default.
     roSocketPath: `${socketPath}_ro`,
