@@ -11,9 +11,11 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   readdirSync,
   readlinkSync,
@@ -31,6 +33,9 @@ import { XenStoreClient, XsError } from "../src/client/index.js";
 import { Op, type Packet } from "../src/protocol/messages.js";
 import { PacketParser } from "../src/protocol/parser.js";
 import { encodePacket } from "../src/protocol/serializer.js";
+import { takeListenFds } from "../src/system/activation.js";
+import { native } from "../src/system/native.js";
+import { Notifier } from "../src/system/sdnotify.js";
 import { BIN, haveCommand } from "./helpers/daemon.js";
 import { cliUnavailable } from "./helpers/clients.js";
 import { closeAllNotifyListeners, startNotifyListener, type NotifyMessage } from "./helpers/notify.js";
@@ -482,20 +487,129 @@ test("LISTEN_PID naming another process: the variables are ignored and the daemo
   assert.deepEqual(readdirSync(dir), [], "its own sockets removed on exit");
 });
 
-test("socket activation: LISTEN_FDNAMES without \"socket\" is refused with a clear error", { skip: noSsa }, async () => {
+test("socket activation: LISTEN_FDNAMES with only a read-only name is refused with a clear error", { skip: noSsa }, async () => {
   const dir = tempDir();
   const sock = join(dir, "act.sock");
-  const { proc, own } = await activate([sock], ["--fdname=xenstore"], [], { dir });
+  const { proc, own } = await activate([sock], ["--fdname=xenstored_ro.socket"], [], { dir });
   // Trigger the exec; the daemon must refuse, closing our connection unanswered.
   await assert.rejects(rawRequest(sock, Op.READ, "/\0"));
   const { code, signal } = await withTimeout(proc.exited, 10000, "the daemon to exit");
   await proc.stop();
   assert.equal(signal, null);
   assert.equal(code, 1, proc.stderr());
-  assert.match(proc.stderr(), /^tsxenstored: LISTEN_FDNAMES=xenstore has no "socket"/m);
+  assert.match(proc.stderr(), /^tsxenstored: LISTEN_FDNAMES=xenstored_ro.socket has no read-write socket/m);
   assert.match(proc.stderr(), /FileDescriptorName=socket/);
   assert.ok(isSocketFile(sock), "the inherited socket file is not removed");
   assert.equal(existsSync(own), false, "no socket of its own");
+});
+
+test("socket activation: systemd's default names (the socket units' names) decide the roles too", { skip: noSsa }, async () => {
+  const dir = tempDir();
+  const act = join(dir, "act");
+  mkdirSync(act);
+  const roPath = join(act, "ro");
+  const rwPath = join(act, "rw");
+  // Read-only first, as unit names without FileDescriptorName= would come in any order.
+  const { proc } = await activate([roPath, rwPath], ["--fdname=xenstored_ro.socket:xenstored.socket"], [], { dir });
+  try {
+    const ro = await XenStoreClient.connect(roPath);
+    const rw = await XenStoreClient.connect(rwPath);
+    try {
+      await expectErrno(ro.write("/units/x", "1"), "EACCES", "WRITE on xenstored_ro.socket");
+      await rw.write("/units/x", "2");
+      assert.equal(await ro.readString("/units/x"), "2");
+    } finally {
+      ro.close();
+      rw.close();
+    }
+  } finally {
+    const { code } = await proc.stop("SIGTERM");
+    assert.equal(code, 0, proc.stderr());
+  }
+  // One socket with any other name is the read-write one.
+  const one = join(act, "one");
+  const single = await activate([one], ["--fdname=xenstore"], [], { dir });
+  try {
+    const c = await XenStoreClient.connect(one);
+    try {
+      await c.write("/units/y", "1");
+    } finally {
+      c.close();
+    }
+  } finally {
+    const { code } = await single.proc.stop("SIGTERM");
+    assert.equal(code, 0, single.proc.stderr());
+  }
+});
+
+test("the systemd variables are taken out of the environment whether or not they were meant for us", async (t) => {
+  await t.test("LISTEN_* for another process", () => {
+    const env: NodeJS.ProcessEnv = { LISTEN_PID: "1", LISTEN_FDS: "2", LISTEN_FDNAMES: "socket:socket_ro", PATH: "/bin" };
+    assert.equal(takeListenFds(env, 4242), null);
+    assert.deepEqual(env, { PATH: "/bin" });
+  });
+  await t.test("LISTEN_* for us with no sockets", () => {
+    const env: NodeJS.ProcessEnv = { LISTEN_PID: "4242", LISTEN_FDS: "0", PATH: "/bin" };
+    assert.equal(takeListenFds(env, 4242), null);
+    assert.deepEqual(env, { PATH: "/bin" });
+  });
+  await t.test("NOTIFY_SOCKET and WATCHDOG_*", () => {
+    const env: NodeJS.ProcessEnv = { NOTIFY_SOCKET: "/run/x", WATCHDOG_USEC: "1000", WATCHDOG_PID: "1", PATH: "/bin" };
+    const n = new Notifier(env);
+    assert.equal(n.enabled, true);
+    assert.deepEqual(env, { PATH: "/bin" });
+  });
+});
+
+/** Run the daemon with LISTEN_PID set to its own pid (via exec) and fd 3 as given. */
+async function activatedWith(fd3: "file" | "connected", dir: string): Promise<{ code: number | null; stderr: string }> {
+  const script = `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$1" -N`;
+  let cleanup = (): void => {};
+  let stdio3: number | Socket;
+  if (fd3 === "file") {
+    const f = join(dir, "plain");
+    writeFileSync(f, "");
+    stdio3 = openSync(f, "r");
+    cleanup = () => closeSync(stdio3 as number);
+  } else {
+    const path = join(dir, "peer.sock");
+    const server = createServer(() => {});
+    await new Promise<void>((r) => server.listen(path, r));
+    const sock = connect(path);
+    await new Promise<void>((r, j) => sock.once("connect", r).once("error", j));
+    stdio3 = sock;
+    cleanup = () => {
+      sock.destroy();
+      server.close();
+    };
+  }
+  try {
+    const child = spawn("sh", ["-c", script, process.execPath, BIN], { env: cleanEnv({ XENSTORED_RUNDIR: dir }), stdio: ["ignore", "ignore", "pipe", stdio3] });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("latin1")));
+    const code = await withTimeout(new Promise<number | null>((r) => child.once("close", (c) => r(c))), 10000, "the daemon to refuse");
+    return { code, stderr };
+  } finally {
+    cleanup();
+  }
+}
+
+test("socket activation: an inherited fd that is not a socket, or a socket that is not listening, is refused", async (t) => {
+  if (!native()) return t.skip("native helper not built");
+  await t.test("a regular file", async () => {
+    const dir = tempDir();
+    const r = await activatedWith("file", dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^tsxenstored: inherited fd 3 is not a socket$/m);
+    assert.equal(existsSync(join(dir, "socket")), false, "no socket of its own");
+  });
+  await t.test("a connected Unix stream socket", async () => {
+    const dir = tempDir();
+    const r = await activatedWith("connected", dir);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^tsxenstored: inherited fd 3 is not listening$/m);
+    assert.equal(existsSync(join(dir, "socket")), false, "no socket of its own");
+  });
 });
 
 function freePort(): Promise<number> {

@@ -1,9 +1,10 @@
 /**
  * systemd socket activation (sd_listen_fds): when LISTEN_PID is our pid,
  * LISTEN_FDS sockets start at fd 3, named by LISTEN_FDNAMES. We take the
- * read-write `socket` and the read-only `socket_ro`; without names the
- * first is read-write and the second read-only. The variables are removed
- * so that children do not inherit them.
+ * read-write `socket` and the read-only `socket_ro` (or, with systemd's
+ * default names, `xenstored.socket` and `xenstored_ro.socket`); without
+ * telling names the first is read-write and the second read-only. The
+ * variables are removed so that children do not inherit them.
  */
 import { native } from "./native.js";
 
@@ -35,15 +36,14 @@ export function takeListenFds(env: NodeJS.ProcessEnv, pid = process.pid): Inheri
     }
     if (!info.listening) throw new ActivationError(`inherited fd ${fd} is not listening`);
   }
-  if (names) {
-    const list = names.split(":");
-    const at = (name: string): number | null => {
-      const i = list.indexOf(name);
-      return i >= 0 && i < fds.length ? fds[i]! : null;
-    };
-    const rw = at("socket");
-    if (rw === null) throw new ActivationError(`LISTEN_FDNAMES=${names} has no "socket" (name the sockets with FileDescriptorName=socket / socket_ro)`);
-    return { rw, ro: at("socket_ro") };
-  }
-  return { rw: fds[0]!, ro: fds[1] ?? null };
+  if (fds.length > 2) throw new ActivationError(`${fds.length} sockets inherited; tsxenstored serves two at most (socket and socket_ro)`);
+  const list = names ? names.split(":") : [];
+  // FileDescriptorName=socket / socket_ro, or systemd's default: the unit's
+  // name, e.g. xenstored.socket and xenstored_ro.socket.
+  const readOnly = (i: number): boolean => list[i] !== undefined && (list[i] === "socket_ro" || /[_-]ro(\.socket)?$/.test(list[i]!));
+  const exact = list.indexOf("socket");
+  const rwIndex = exact >= 0 && exact < fds.length ? exact : fds.findIndex((_, i) => !readOnly(i));
+  if (rwIndex < 0) throw new ActivationError(`LISTEN_FDNAMES=${names} has no read-write socket (name the sockets with FileDescriptorName=socket / socket_ro)`);
+  const roIndex = fds.findIndex((_, i) => i !== rwIndex);
+  return { rw: fds[rwIndex]!, ro: roIndex >= 0 ? fds[roIndex]! : null };
 }

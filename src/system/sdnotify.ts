@@ -48,10 +48,6 @@ export class Notifier {
     }
   }
 
-  status(text: string): void {
-    this.send(`STATUS=${text}`);
-  }
-
   stopping(): void {
     if (this.watchdog) clearInterval(this.watchdog);
     this.watchdog = null;
