@@ -1,14 +1,16 @@
 /*
- * The two system calls Node.js cannot make on its own, for init-system
+ * The system calls Node.js cannot make on its own, for init-system
  * integration: sending one Unix datagram (sd_notify, including abstract
- * "@name" sockets) and asking what kind of socket an inherited file
- * descriptor is (systemd socket activation). Node-API, so it needs no
+ * "@name" sockets), asking what kind of socket an inherited file
+ * descriptor is (systemd socket activation), and taking an exclusive
+ * lock on the pid file (two daemons starting at once). Node-API, so it needs no
  * rebuild across Node versions.
  */
 #include <errno.h>
 #include <node_api.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,6 +94,19 @@ static napi_value socket_info(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/* lockExclusive(fd) -> 0, or an errno value (EWOULDBLOCK: someone holds it) */
+static napi_value lock_exclusive(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	int fd;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+		return make_int(env, EINVAL);
+	return make_int(env, flock(fd, LOCK_EX | LOCK_NB) < 0 ? errno : 0);
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	napi_value fn;
@@ -100,6 +115,8 @@ static napi_value init(napi_env env, napi_value exports)
 	napi_set_named_property(env, exports, "notify", fn);
 	napi_create_function(env, "socketInfo", NAPI_AUTO_LENGTH, socket_info, NULL, &fn);
 	napi_set_named_property(env, exports, "socketInfo", fn);
+	napi_create_function(env, "lockExclusive", NAPI_AUTO_LENGTH, lock_exclusive, NULL, &fn);
+	napi_set_named_property(env, exports, "lockExclusive", fn);
 	return exports;
 }
 

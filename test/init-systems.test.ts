@@ -35,6 +35,7 @@ import { PacketParser } from "../src/protocol/parser.js";
 import { encodePacket } from "../src/protocol/serializer.js";
 import { takeListenFds } from "../src/system/activation.js";
 import { native } from "../src/system/native.js";
+import { PidFile, PidFileError } from "../src/system/pidfile.js";
 import { Notifier } from "../src/system/sdnotify.js";
 import { BIN, haveCommand } from "./helpers/daemon.js";
 import { cliUnavailable } from "./helpers/clients.js";
@@ -1061,6 +1062,44 @@ test("pid file: a second instance with the same pid file refuses to start while 
     assert.equal(code, 0, first.stderr());
   }
   assert.equal(existsSync(pidFile), false, "removed on clean exit");
+});
+
+test("pid file: two daemons started at the same moment with the same pid file: exactly one runs", async (t) => {
+  if (!native()) return t.skip("native helper not built: the pid file is checked but not locked");
+  for (let round = 0; round < 8; round++) {
+    const dir = tempDir();
+    const pidFile = join(dir, "xenstored.pid");
+    const [a, b] = await Promise.all([
+      runLauncher(["-F", pidFile], { XENSTORED_RUNDIR: join(dir, "a") }),
+      runLauncher(["-F", pidFile], { XENSTORED_RUNDIR: join(dir, "b") }),
+    ]);
+    const pid = Number(readIfExists(pidFile));
+    if (pid > 0) detached.add(pid);
+    try {
+      const codes = [a.code, b.code].sort();
+      assert.deepEqual(codes, [0, 1], `round ${round}: ${a.stderr} / ${b.stderr}`);
+      const loser = a.code === 0 ? b : a;
+      assert.match(loser.stderr, /^tsxenstored: another xenstored (is starting: pid file .* is locked|\(pid \d+\) is running: pid file .*)\n$/);
+      assert.ok(alive(pid), `round ${round}: the winner runs and its pid is in the file`);
+    } finally {
+      if (pid > 0 && alive(pid)) await stopDetached(pid);
+    }
+    assert.equal(existsSync(pidFile), false, `round ${round}: removed on exit`);
+  }
+});
+
+test("pid file: a claim holds a lock until released; a daemon that never started leaves no empty file", (t) => {
+  if (!native()) return t.skip("native helper not built");
+  const dir = tempDir();
+  const path = join(dir, "xenstored.pid");
+  const first = PidFile.claim(path);
+  assert.throws(() => PidFile.claim(path), new PidFileError(`another xenstored is starting: pid file ${path} is locked`));
+  first.release();
+  assert.equal(existsSync(path), false, "the empty file it created is gone");
+  const second = PidFile.claim(path);
+  second.write(4242);
+  second.release(4242);
+  assert.equal(existsSync(path), false);
 });
 
 test("pid file: a stale one (dead pid, garbage, a live process that is not xenstored) is replaced atomically", async () => {

@@ -9,7 +9,7 @@ import { EmulatedHypervisor } from "../domains/hypervisor.js";
 import { Core } from "../server/core.js";
 import { ActivationError, takeListenFds, type InheritedSockets } from "../system/activation.js";
 import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js";
-import { checkPidFile, PidFileError, removePidFile, writePidFile } from "../system/pidfile.js";
+import { PidFile, PidFileError } from "../system/pidfile.js";
 import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits } from "../system/units.js";
 import { UnixListener } from "../transport/unix.js";
@@ -68,7 +68,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       memReport: (f): boolean => memReport(core, tracer, f),
     },
   });
-  if (opts.pidFile) checkPidFile(opts.pidFile);
+  const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   const inherited = start.inherited ?? null;
   try {
@@ -88,9 +88,10 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     }
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
+    pidFile?.release();
     throw e;
   }
-  if (opts.pidFile) writePidFile(opts.pidFile);
+  pidFile?.write();
   log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
   let stopping: Promise<void> | null = null;
   return {
@@ -100,7 +101,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       stopping ??= (async () => {
         // Replies to everything already processed go out first (bounded wait).
         await Promise.all(listeners.map((l) => l.close()));
-        if (opts.pidFile) removePidFile(opts.pidFile);
+        pidFile?.release();
         await tracer.end();
       })();
       return stopping;

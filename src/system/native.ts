@@ -15,6 +15,8 @@ export interface NativeHelpers {
   notify(socketPath: string, message: string): number;
   /** What kind of socket `fd` is, or null if it is not a socket. */
   socketInfo(fd: number): SocketInfo | null;
+  /** flock(fd, LOCK_EX | LOCK_NB): 0, or an errno value (EWOULDBLOCK when held elsewhere). */
+  lockExclusive(fd: number): number;
 }
 
 let loaded: NativeHelpers | null | undefined;
