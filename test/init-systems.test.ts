@@ -1373,7 +1373,10 @@ test("--print-units prints the notify service and both socket units for this ins
   assert.ok(service.includes("Type=notify"), service.join("\n"));
   const exec = service.filter((l) => l.startsWith("ExecStart="));
   assert.equal(exec.length, 1);
-  assert.match(exec[0]!, new RegExp(`^ExecStart=${realpathSync(BIN).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} (.* )?--no-fork( |$)`));
+  const quote = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  // Node.js by absolute path, with the executable's flags: systemd's PATH need not find node.
+  assert.equal(exec[0], `ExecStart=${process.execPath} --max-semi-space-size=2 ${realpathSync(BIN)} --no-fork $XENSTORED_ARGS`);
+  assert.match(readFileSync(BIN, "utf8"), new RegExp(`^#!/usr/bin/env -S node ${quote("--max-semi-space-size=2")}\n`), "the flags are the shebang's");
   assert.ok(service.includes(`Environment=XENSTORED_RUNDIR=${rundir}`), service.join("\n"));
   const unit = unitSection(u["xenstored.service"]!, "Unit");
   assert.ok(unit.some((l) => /^Requires=.*\bxenstored\.socket\b/.test(l)), unit.join("\n"));
@@ -1394,7 +1397,8 @@ test("--print-units through a symlink (npm i -g) names the real absolute path of
   const r = printUnits(["--print-units"], { XENSTORED_RUNDIR: "/run/xenstored" }, link);
   assert.equal(r.status, 0, r.stderr);
   const exec = unitSection(sections(r.stdout)["xenstored.service"]!, "Service").find((l) => l.startsWith("ExecStart="))!;
-  const path = exec.slice("ExecStart=".length).split(" ")[0]!;
+  const [node, , path = ""] = exec.slice("ExecStart=".length).split(" ");
+  assert.equal(node, process.execPath);
   assert.ok(path.startsWith("/"), exec);
   assert.equal(realpathSync(path), realpathSync(BIN));
   assert.ok((statSync(path).mode & 0o111) !== 0, `${path} is executable`);

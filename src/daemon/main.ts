@@ -11,7 +11,7 @@ import { ActivationError, takeListenFds, type InheritedSockets } from "../system
 import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js";
 import { PidFile, PidFileError } from "../system/pidfile.js";
 import { Notifier } from "../system/sdnotify.js";
-import { defaultExec, emitUnits } from "../system/units.js";
+import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { UnixListener } from "../transport/unix.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -125,7 +125,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (!("socketPath" in opts)) {
-    emitUnits({ exec: defaultExec(), rundir: opts.rundir }, opts.prefix, (s) => process.stdout.write(s));
+    emitUnits({ exec: defaultExec(), node: nodeCommand(defaultExec()), rundir: opts.rundir }, opts.prefix, (s) => process.stdout.write(s));
     return 0;
   }
   const child = isDaemonChild(process.env);

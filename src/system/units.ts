@@ -3,17 +3,31 @@
  * a Type=notify service and the two socket units (read-write 0600,
  * read-only 0660) for socket activation.
  */
-import { mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface UnitOptions {
   /** Absolute path of the tsxenstored executable. */
   exec: string;
+  /** The Node.js runtime and its flags: systemd's PATH need not find `node`. */
+  node: string;
   rundir: string;
 }
 
 export function defaultExec(): string {
   return realpathSync(process.argv[1] ?? "tsxenstored");
+}
+
+/** This Node.js, with the flags the executable's `#!/usr/bin/env -S node ...` line gives it. */
+export function nodeCommand(exec: string): string {
+  let flags = "";
+  try {
+    const first = readFileSync(exec, "utf8").split("\n", 1)[0] ?? "";
+    flags = /^#!\S*env -S node\b(.*)$/.exec(first)?.[1]?.trim() ?? "";
+  } catch {
+    /* no readable executable: no flags */
+  }
+  return flags ? `${process.execPath} ${flags}` : process.execPath;
 }
 
 export function units(o: UnitOptions): Record<string, string> {
@@ -33,7 +47,7 @@ NotifyAccess=main
 Environment=XENSTORED_RUNDIR=${o.rundir}
 EnvironmentFile=-/etc/default/xencommons
 EnvironmentFile=-/etc/sysconfig/xencommons
-ExecStart=${o.exec} --no-fork $XENSTORED_ARGS
+ExecStart=${o.node} ${o.exec} --no-fork $XENSTORED_ARGS
 ExecReload=/bin/kill -HUP $MAINPID
 OOMScoreAdjust=-500
 
