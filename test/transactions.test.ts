@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
+import { Quotas } from "../src/quota/quotas.js";
 import { harness, type Probe } from "./helpers/inproc.js";
 
 test("a transaction sees its own writes; others see them only after commit", () => {
@@ -124,6 +125,65 @@ test("conflicts only on observed aspects: unrelated changes do not fail a transa
     // /d/x gains a child: neither its value nor /d's child list changes.
     b.write("/d/x/child", "c");
     assert.equal(a.end(tx), "TRANSACTION_END OK\0");
+  });
+});
+
+test("a guest's transaction relies only on what it observed too: the answers of its permission checks, its size checks", async (t) => {
+  const setup = (nodeSize = 0) => {
+    const quotas = new Quotas();
+    if (nodeSize) quotas.set("node-size", nodeSize);
+    const h = harness({ quotas });
+    const d0 = h.socket();
+    d0.write("/d/x", "1");
+    d0.setPerms("/d", ["n0", "b5"]);
+    d0.setPerms("/d/x", ["n0", "b5"]);
+    return { d0, g: h.domain(5) };
+  };
+  await t.test("an ACL change that leaves the guest's access as it was", () => {
+    const { d0, g } = setup();
+    const tx = g.start();
+    assert.equal(g.read("/d/x", tx), "READ 1");
+    d0.setPerms("/d/x", ["n0", "b5", "r9"]);
+    assert.equal(g.end(tx), "TRANSACTION_END OK\0");
+  });
+  await t.test("an ACL change that takes the guest's read away fails it", () => {
+    const { d0, g } = setup();
+    const tx = g.start();
+    assert.equal(g.read("/d/x", tx), "READ 1");
+    d0.setPerms("/d/x", ["n0", "w5"]);
+    assert.equal(g.end(tx), "ERROR EAGAIN\0");
+  });
+  await t.test("an ACL change that takes away only a right the guest never used (write, after a read)", () => {
+    const { d0, g } = setup();
+    const tx = g.start();
+    assert.equal(g.read("/d/x", tx), "READ 1");
+    d0.setPerms("/d/x", ["n0", "r5"]);
+    assert.equal(g.end(tx), "TRANSACTION_END OK\0");
+  });
+  await t.test("a blind create next to a sibling created meanwhile", () => {
+    const { d0, g } = setup();
+    const tx = g.start();
+    assert.equal(g.write("/d/y", "g", tx), "WRITE OK\0");
+    d0.write("/d/z", "0");
+    assert.equal(g.end(tx), "TRANSACTION_END OK\0");
+    assert.equal(d0.dir("/d"), "DIRECTORY x\0z\0y\0");
+  });
+  await t.test("a blind overwrite of a node that gained a child meanwhile", () => {
+    const { d0, g } = setup();
+    const tx = g.start();
+    assert.equal(g.write("/d/x", "2", tx), "WRITE OK\0");
+    d0.write("/d/x/child", "0");
+    assert.equal(g.end(tx), "TRANSACTION_END OK\0");
+    assert.equal(d0.read("/d/x"), "READ 2");
+  });
+  await t.test("a size check that passed but would fail on what is committed now fails it", () => {
+    // /d/x: 24 + 2 perms * 8 + value; node-size 60 leaves room for a value of up to 19 bytes.
+    const { d0, g } = setup(60);
+    const tx = g.start();
+    assert.equal(g.write("/d/x", "0123456789", tx), "WRITE OK\0");
+    d0.write("/d/x/abcdefghijklmno", "0");
+    assert.equal(g.end(tx), "ERROR EAGAIN\0");
+    assert.equal(d0.read("/d/x"), "READ 1", "nothing applied");
   });
 });
 

@@ -8,7 +8,7 @@ import type { Node } from "../store/node.js";
 import { absolutize, isValidNodePath, parentOf } from "../store/path.js";
 import { permFor, type Principal } from "../store/perms.js";
 import type { Transaction } from "../transactions/transaction.js";
-import { EXISTS, PERMS, type TreeView } from "../transactions/view.js";
+import { EXISTS, type TreeView } from "../transactions/view.js";
 import type { Connection } from "./connection.js";
 import type { Core, EventAccess } from "./core.js";
 
@@ -71,7 +71,7 @@ export function getNode(req: Request, path: string, perm: number, observeExisten
   if (node) {
     if (observeExistence) view.observe(path, EXISTS);
     if (principal.privileged) return node;
-    view.observe(path, PERMS);
+    view.observeAccess(path, perm);
     if ((permFor(principal, node.perms) & perm) === perm) return node;
     errno = "EACCES";
   } else {
@@ -99,7 +99,7 @@ function errnoFromParents(req: Request, path: string, errno: XsErrno, perm: numb
   } while (!ancestor && p !== "/");
   if (principal.privileged) return errno;
   if (!ancestor) return "EACCES";
-  view.observe(p, PERMS);
+  view.observeAccess(p, perm);
   return permFor(principal, ancestor.perms) & perm ? errno : "EACCES";
 }
 

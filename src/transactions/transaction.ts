@@ -20,7 +20,7 @@
 import { XsError } from "../protocol/messages.js";
 import { Node, OverlayNode } from "../store/node.js";
 import { baseName, childPath, parentOf } from "../store/path.js";
-import type { Perms, Principal } from "../store/perms.js";
+import { permFor, type Perms, type Principal } from "../store/perms.js";
 import type { Store } from "../store/store.js";
 import { inheritedPerms, lookup, TreeEditor, type RemovedNode } from "../store/tree.js";
 import { CHILDREN, EXISTS, PERMS, VALUE, type TreeView } from "./view.js";
@@ -50,6 +50,8 @@ interface Entry {
   permsFrom: string | null;
   /** Aspects of `base` the transaction relies on. */
   relied: number;
+  /** Permission bits whose answer for the principal under `base`'s ACL the transaction relies on. */
+  checks: number;
   /** Counted against the transaction-nodes quota (accessed by an op, not just pinned). */
   counted: boolean;
   /** cx `queue_watches`: fire an event for this node at commit. */
@@ -164,6 +166,7 @@ export class Transaction implements TreeView {
         ensured: false,
         permsFrom: null,
         relied: 0,
+        checks: 0,
         counted,
         fire: false,
         exact: false,
@@ -213,6 +216,40 @@ export class Transaction implements TreeView {
       if (fromBase) e.relied |= CHILDREN | EXISTS;
       else if (e.origin === Origin.Created) absence();
     }
+  }
+
+  observeAccess(path: string, perm: number): void {
+    const e = this.entries.get(path);
+    if (!e) throw new Error(`observe before get: ${path}`);
+    if (e.permsSet) return;
+    if (e.origin === Origin.Base && e.view !== undefined) {
+      e.relied |= EXISTS;
+      e.checks |= perm;
+    } else if (e.origin === Origin.Created) {
+      this.observe(path, EXISTS);
+      // The ACL was inherited from that node's committed one.
+      if (e.permsFrom !== null) {
+        const src = this.entries.get(e.permsFrom)!;
+        src.relied |= EXISTS;
+        src.checks |= perm;
+      }
+    }
+  }
+
+  /** Paths whose node-size checks passed; the candidate tree must pass them too. */
+  private readonly sizeChecked = new Set<string>();
+
+  observeSize(path: string): void {
+    this.sizeChecked.add(path);
+  }
+
+  /** A node-size check that passed in this view but fails on the candidate tree. */
+  sizeConflict(candidate: TreeEditor, tooBig: (size: number) => boolean): string | null {
+    for (const path of this.sizeChecked) {
+      const node = candidate.get(path);
+      if (node && tooBig(node.size)) return path;
+    }
+    return null;
   }
 
   /** Path whose committed ACL a node created under `anchor` would inherit. */
@@ -440,6 +477,7 @@ export class Transaction implements TreeView {
       }
       if (e.relied & VALUE && cur.value !== base.value) return path;
       if (e.relied & PERMS && cur.perms.visible !== base.perms.visible) return path;
+      if (e.checks && (permFor(this.principal, cur.perms) & e.checks) !== (permFor(this.principal, base.perms) & e.checks)) return path;
       if (e.relied & CHILDREN && !cur.kids.sameNames(base.children)) return path;
     }
     return null;

@@ -26,6 +26,13 @@ export interface TreeView {
   get(path: string): Node | undefined;
   /** Record that the outcome depends on these aspects of `path` (already fetched with `get`). */
   observe(path: string, aspects: number): void;
+  /**
+   * Record that the outcome depends on whether the principal has the
+   * permission bits `perm` on `path`: only that answer, not the whole ACL.
+   */
+  observeAccess(path: string, perm: number): void;
+  /** Record that a node-size check on `path` passed (it must still pass at commit). */
+  observeSize(path: string): void;
   /** Create or update; returns the paths created, top-down. */
   write(path: string, value: string): string[];
   /** Create a missing node; returns the paths created, top-down. */
@@ -58,6 +65,8 @@ export class DirectView implements TreeView {
   }
 
   observe(): void {}
+  observeAccess(): void {}
+  observeSize(): void {}
 
   write(path: string, value: string): string[] {
     return this.editor.write(path, value, this.principal);

@@ -111,7 +111,7 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
       checkNodeSize(req, 24 + perms.entries.length * 8 + (leaf ? value.length : 0) + childList);
     }
     // The existing ancestor is rewritten with one more child name.
-    view.observe(anchor, CHILDREN);
+    view.observeSize(anchor);
     checkNodeSize(req, a.size + baseName(missing[0]!).length + 1);
   }
   if (mkdir) view.mkdir(path);
@@ -142,7 +142,7 @@ export function write(req: Request): Buffer {
     return ok();
   }
   if (!req.principal.privileged) {
-    req.view.observe(path, CHILDREN);
+    req.view.observeSize(path);
     checkNodeSize(req, existing.withValue(value).size);
   }
   req.view.write(path, value);
@@ -214,9 +214,11 @@ export function setPerms(req: Request): Buffer {
   }
   const path = nodePath(req, raw);
   const node = getNode(req, path, PERM_WRITE | PERM_OWNER);
-  if (!principal.privileged && perms.owner !== node.perms.owner) fail("EPERM");
   if (!principal.privileged) {
-    view.observe(path, CHILDREN);
+    // Keeping the owner is a check on the whole ACL's first entry.
+    view.observe(path, PERMS);
+    if (perms.owner !== node.perms.owner) fail("EPERM");
+    view.observeSize(path);
     checkNodeSize(req, node.withPerms(perms).size);
   }
   const old = view.setPerms(path, perms);

@@ -31,6 +31,11 @@ export function transactionEnd(req: Request): Buffer {
     fail("EAGAIN");
   }
   const editor = tx.replay();
+  // Size checks the transaction passed must hold for what is committed.
+  if (!tx.principal.privileged && tx.sizeConflict(editor, (size) => core.quotas.reached("node-size", conn.domid, size)) !== null) {
+    core.stats.conflicts++;
+    fail("EAGAIN");
+  }
   // An unprivileged committer's transaction must keep every domain it adds
   // nodes for within its node quota (cx checks at commit; Xen 4.22 exempts
   // privileged committers, as quotas never bind dom0).
