@@ -331,6 +331,18 @@ test("DOMID_ANY (32757) entries match every domain", () => {
   assert.equal(g9.read("/mixed"), "READ x");
   assert.equal(g9.read("/none"), ERR("EACCES"), "the DOMID_ANY entry overrides the default letter");
   assert.equal(g9.write("/none", "x"), ERR("EACCES"));
+  // It is no domain: it cannot own a node (cx answers ENOENT, as for any domain that does not exist).
+  assert.equal(d0.setPerms("/any", ["n32757"]), ERR("ENOENT"));
+  assert.equal(d0.setPerms("/any", ["b32757", "r5"]), ERR("ENOENT"));
+  assert.equal(d0.perms("/any"), PERMS("n0", "r32757"), "unchanged");
+});
+
+test("reserved domids (DOMID_FIRST_RESERVED and above) are never domains, whatever --domains says", () => {
+  const h = harness({ domains: "0-40000" });
+  const d0 = h.socket();
+  d0.write("/r", "v");
+  for (const id of ["32752", "32753", "32757", "32767"]) assert.equal(d0.setPerms("/r", [`n${id}`]), ERR("ENOENT"), id);
+  assert.equal(d0.setPerms("/r", ["n32751"]), OK("SET_PERMS"));
 });
 
 test("after RELEASE a successor with the same domid inherits neither the old nodes nor the old ACL entries", () => {

@@ -37,6 +37,8 @@ export class EmulatedHypervisor implements Hypervisor {
 
   domainExists(domid: number): boolean {
     if (domid === 0) return true;
+    // DOMID_SELF, DOMID_ANY and the other reserved ids are never domains.
+    if (domid >= DOMID_FIRST_RESERVED) return false;
     if (this.file) {
       try {
         return parseDomainSpec(readFileSync(this.file, "latin1"))(domid);

@@ -162,6 +162,10 @@ export const SCENARIOS: Scenario[] = [
     s.setPerms(0, "/p/a", ["n2000"]);
     s.setPerms(0, "/p/a", ["n0", "r2000"]);
     s.perms(0, "/p/a");
+    // DOMID_ANY and other reserved ids cannot own a node.
+    s.setPerms(0, "/p/a", ["n32757"]);
+    s.setPerms(0, "/p/a", ["b32753", "r1"]);
+    s.perms(0, "/p/a");
     for (const bad of [["x1"], ["r"], ["r1z"], ["n0", ""], ["b 1"]]) s.setPerms(0, "/p/a", bad);
     s.op(0, Op.SET_PERMS, b("/p/a"));
     s.setPerms(0, "/p/missing", ["n0"]);

@@ -201,9 +201,11 @@ export function setPerms(req: Request): Buffer {
   const strings = splitStrings(req.payload);
   const parsed = parsePermStrings(strings.slice(1, n));
   if (!parsed) fail("EINVAL");
-  // Entries for domains that do not exist are kept but never match (cx XS_PERM_IGNORE).
+  // Entries for domains that do not exist are kept but never match (cx
+  // XS_PERM_IGNORE). DOMID_ANY (Xen 4.22) matches everyone as an entry; it
+  // is no domain, so it cannot own a node.
   const perms = Perms.of(
-    parsed.map((p) => ({ ...p, ignored: p.id !== DOMID_ANY && !core.domains.findOrCreate(p.id) })),
+    parsed.map((p, i) => ({ ...p, ignored: (i === 0 || p.id !== DOMID_ANY) && !core.domains.findOrCreate(p.id) })),
   );
   if (perms.entries[0]!.ignored) fail("ENOENT");
   const raw = strings[0]!;
