@@ -94,6 +94,23 @@ test("an oversize request closes only that connection", () => {
   assert.equal(h.core.connectionCount, 1);
 });
 
+test("requests before an oversize header in the same read are carried out, then the connection is closed unanswered (as cx)", () => {
+  const h = harness();
+  const bad = h.socket();
+  const header = Buffer.alloc(16);
+  header.writeUInt32LE(Op.WRITE, 0);
+  header.writeUInt32LE(PAYLOAD_MAX + 1, 12);
+  const first = encodePacket(Op.WRITE, 7, 0, Buffer.from("/ov/a\0v", "latin1"));
+  const replies = bad.raw(Buffer.concat([first, header, Buffer.from("more bytes")]));
+  assert.deepEqual(replies, [], "cx closes before the reply goes out");
+  assert.equal(bad.closed, true);
+  assert.equal(h.socket().read("/ov/a"), "READ v");
+  assert.throws(
+    () => new PacketParser().push(Buffer.concat([first, header])),
+    (e: unknown) => e instanceof OversizePacketError && e.parsed.length === 1 && e.parsed[0]!.reqId === 7,
+  );
+});
+
 test("unknown and removed message types answer ENOSYS", () => {
   const h = harness();
   const c = h.socket();

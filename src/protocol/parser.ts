@@ -2,7 +2,11 @@ import { HEADER_SIZE, PAYLOAD_MAX, type Packet } from "./messages.js";
 
 /** Raised when a peer announces a payload larger than PAYLOAD_MAX. */
 export class OversizePacketError extends Error {
-  constructor(readonly length: number) {
+  constructor(
+    readonly length: number,
+    /** Complete packets that came before the bad header in the same input. */
+    readonly parsed: Packet[] = [],
+  ) {
     super(`packet payload of ${length} bytes exceeds ${PAYLOAD_MAX}`);
     this.name = "OversizePacketError";
   }
@@ -28,8 +32,9 @@ export class PacketParser {
 
   /**
    * Parse as many packets as `chunk` completes. Throws OversizePacketError
-   * as soon as a header announces too large a payload; the caller is then
-   * expected to drop the connection, since the stream cannot be resynced.
+   * (carrying the packets before it) as soon as a header announces too
+   * large a payload; the caller is then expected to drop the connection,
+   * since the stream cannot be resynced.
    */
   push(chunk: Buffer): Packet[] {
     let data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -38,7 +43,7 @@ export class PacketParser {
     let off = 0;
     while (data.length - off >= HEADER_SIZE) {
       const len = data.readUInt32LE(off + 12);
-      if (len > this.maxPayload) throw new OversizePacketError(len);
+      if (len > this.maxPayload) throw new OversizePacketError(len, out);
       if (data.length - off < HEADER_SIZE + len) break;
       out.push({
         type: data.readUInt32LE(off),

@@ -63,6 +63,8 @@ interface InputState {
   readonly inbox: Packet[];
   /** Transport asked us to stop writing until it drains. */
   writeBlocked: boolean;
+  /** The client sent an oversize header: close once the requests before it are done. */
+  closing: boolean;
 }
 
 export class Core {
@@ -120,7 +122,7 @@ export class Core {
       transport,
       readonly,
     );
-    this.connections.set(conn, { parser: new PacketParser(), inbox: [], writeBlocked: false });
+    this.connections.set(conn, { parser: new PacketParser(), inbox: [], writeBlocked: false, closing: false });
     return conn;
   }
 
@@ -157,17 +159,17 @@ export class Core {
   receive(conn: Connection, chunk: Buffer): void {
     const st = this.connections.get(conn);
     if (!st) return;
+    if (st.closing) return;
     let packets: Packet[];
     try {
       packets = st.parser.push(chunk);
     } catch (e) {
-      if (e instanceof OversizePacketError) {
-        // cx: a client announcing more than 4096 bytes is dropped (only it).
-        this.log(`connection ${conn.seq}: ${e.message}; closing it`);
-        this.disconnect(conn);
-        return;
-      }
-      throw e;
+      if (!(e instanceof OversizePacketError)) throw e;
+      // cx: a client announcing more than 4096 bytes is dropped (only it),
+      // after carrying out the requests it sent before that header.
+      this.log(`connection ${conn.seq}: ${e.message}; closing it`);
+      packets = e.parsed;
+      st.closing = true;
     }
     for (const p of packets) st.inbox.push(p);
     this.pump(conn);
@@ -205,6 +207,9 @@ export class Core {
       if (this.mustWait(conn, st.inbox[0]!)) break;
       this.process(conn, st.inbox.shift()!);
     }
+    // After an oversize header: as cx, the requests before it take effect
+    // but the connection is gone before their replies go out.
+    if (st.closing && st.inbox.length === 0) this.disconnect(conn);
     this.flushAll();
   }
 

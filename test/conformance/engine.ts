@@ -46,15 +46,24 @@ export function formatPayload(p: Buffer): string {
   return out;
 }
 
-export function formatReply(p: Packet): string {
+/** A reply as compared; a tx_id that does not echo the request's (`sentTx`) shows. */
+export function formatReply(p: Packet, sentTx?: number): string {
   let body = formatPayload(p.payload);
   // The DIRECTORY_PART generation is opaque: only its presence is compared.
   if (p.type === Op.DIRECTORY_PART) body = body.replace(/^\d+\|/, "<gen>|");
-  return `${Op[p.type] ?? p.type} ${body}`;
+  const tx = sentTx !== undefined && p.txId !== sentTx ? ` <tx_id ${p.txId}, sent ${sentTx}>` : "";
+  return `${Op[p.type] ?? p.type} ${body}${tx}`;
 }
 
+/** An event as compared (with its header's req_id and tx_id when not zero). */
 function formatEvent(p: Packet): string {
-  return formatPayload(p.payload).replace(/\|$/, "");
+  const ids = p.reqId !== 0 || p.txId !== 0 ? ` <req_id ${p.reqId} tx_id ${p.txId}>` : "";
+  return formatPayload(p.payload).replace(/\|$/, "") + ids;
+}
+
+/** Events, and any reply nobody asked for (which must not exist), in arrival order. */
+function unsolicited(packets: Packet[]): string[] {
+  return packets.map((p) => (p.type === Op.WATCH_EVENT ? formatEvent(p) : `STRAY ${formatReply(p)}`));
 }
 
 /** One daemon with N open connections, and the transaction ids its steps got. */
@@ -90,21 +99,26 @@ export class Session {
     const reqId = this.nextReq++;
     let reply: string;
     if (step.raw) {
+      // The bytes, then a sentinel on the same connection: every reply the
+      // bytes caused comes before the sentinel's, unless the daemon closed.
       c.sendRaw(step.raw);
-      const r = await c.until(-1, 300);
-      reply = c.closed ? "CLOSED" : "NO-REPLY";
+      c.send(Op.GET_DOMAIN_PATH, reqId, 0, SENTINEL);
+      const r = await c.until(reqId);
+      const replies = r.before.filter((p) => p.type !== Op.WATCH_EVENT).map((p) => formatReply(p));
+      reply = [...replies, r.reply ? "" : c.closed ? "CLOSED" : "TIMEOUT"].filter(Boolean).join(" ; ") || "NO-REPLY";
       events[step.conn]!.push(...r.before.filter((p) => p.type === Op.WATCH_EVENT).map(formatEvent));
     } else {
-      c.send(step.type, reqId, this.resolveTx(step.tx), step.payload);
+      const sentTx = this.resolveTx(step.tx);
+      c.send(step.type, reqId, sentTx, step.payload);
       const r = await c.until(reqId);
       if (!r.reply) reply = c.closed ? "CLOSED" : "TIMEOUT";
       else {
-        reply = formatReply(r.reply);
+        reply = formatReply(r.reply, sentTx);
         if (step.type === Op.TRANSACTION_START && r.reply.type === Op.TRANSACTION_START) {
           this.txIds.set(index, Number(r.reply.payload.toString("latin1").replace(/\0.*$/s, "")));
         }
       }
-      events[step.conn]!.push(...r.before.filter((p) => p.type === Op.WATCH_EVENT).map(formatEvent));
+      events[step.conn]!.push(...unsolicited(r.before));
     }
     await this.collect(events);
     return { reply, events };
@@ -118,7 +132,7 @@ export class Session {
         const id = this.nextReq++;
         c.send(Op.GET_DOMAIN_PATH, id, 0, SENTINEL);
         const r = await c.until(id);
-        events[i]!.push(...r.before.filter((p) => p.type === Op.WATCH_EVENT).map(formatEvent));
+        events[i]!.push(...unsolicited(r.before));
       }),
     );
   }

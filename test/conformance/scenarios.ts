@@ -367,5 +367,10 @@ export const SCENARIOS: Scenario[] = [
     s.write(0, "/still/alive", "yes");
     s.raw(1, encodePacket(Op.WRITE, 1, 0, Buffer.concat([Buffer.from("/max\0", "latin1"), Buffer.alloc(PAYLOAD_MAX - 5, 0x41)])));
     s.read(0, "/max");
+    // A request and an oversize header in one write: the request is carried out, then the connection closes.
+    s.raw(1, Buffer.concat([encodePacket(Op.WRITE, 2, 0, b("/before/oversize", "v")), over]));
+    s.read(0, "/before/oversize");
+    // Two requests in one write, answered in order.
+    s.raw(1, Buffer.concat([encodePacket(Op.WRITE, 3, 0, b("/pair", "1")), encodePacket(Op.READ, 4, 0, b("/pair"))]));
   }),
 ];
