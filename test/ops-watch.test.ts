@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op, type Packet } from "../src/protocol/messages.js";
 import type { Connection } from "../src/server/connection.js";
+import { PacketParser } from "../src/protocol/parser.js";
+import { encodePacket } from "../src/protocol/serializer.js";
 import { describe, harness, type Probe } from "./helpers/inproc.js";
 
 /** Events received so far as "path|token" (and forget them). */
@@ -469,6 +471,41 @@ test("an event identical to one still queued for the connection is dropped (same
   // Once delivered, the same event can come again for the next change.
   c.write("/d/e", "v2");
   assert.deepEqual(ev(w), ["/d/e|same"]);
+});
+
+test("a client that does not read its events: while its socket is full they wait in the daemon, where duplicates are dropped", () => {
+  const h = harness();
+  const writer = h.socket();
+  let full = false;
+  const got: Buffer[] = [];
+  const w = h.core.connectSocket(
+    {
+      write: (d) => {
+        got.push(d);
+        return !full;
+      },
+      close: () => undefined,
+    },
+    false,
+  );
+  const send = (type: Op, ...args: string[]): void => h.core.receive(w, encodePacket(type, 1, 0, Buffer.from(args.map((a) => `${a}\0`).join(""), "latin1")));
+  send(Op.WATCH, "/dup", "tok");
+  full = true;
+  writer.write("/dup", "1"); // handed to the socket, which is now full
+  for (let i = 2; i <= 50; i++) writer.write("/dup", String(i));
+  writer.write("/dup/other", "x");
+  writer.write("/dup", "last");
+  const events = (): string[] =>
+    new PacketParser()
+      .push(Buffer.concat(got.splice(0)))
+      .filter((p) => p.type === Op.WATCH_EVENT)
+      .map((p) => p.payload.toString("latin1"));
+  assert.deepEqual(events(), ["/dup\0tok\0", "/dup\0tok\0"], "the initial event and the first change's");
+  full = false;
+  h.core.drained(w);
+  assert.deepEqual(events(), ["/dup\0tok\0", "/dup/other\0tok\0"], "one /dup for 50 changes while it waited");
+  writer.write("/dup", "again");
+  assert.deepEqual(events(), ["/dup\0tok\0"], "delivered again once flowing");
 });
 
 test("duplicate suppression is per connection: other connections get their own copy", () => {

@@ -105,16 +105,31 @@ export class Connection {
     return this.queue.length;
   }
 
-  /** Hand everything queued to the transport; false if it wants us to slow down. */
+  /** The transport asked us to wait for it to drain: output stays queued here (and deduplicated). */
+  private blocked = false;
+
+  /**
+   * Hand everything queued to the transport; false if it wants us to slow
+   * down. While it does, output stays in our queue, where a duplicate event
+   * is still suppressed, as cx suppresses it in its output list.
+   */
   flush(): boolean {
-    this.queuedEvents.clear();
-    if (this.queue.length === 0 || this.closed) {
-      this.queue.length = 0;
+    if (this.closed) {
+      this.discardOutput();
       return true;
     }
+    if (this.blocked) return false;
+    this.queuedEvents.clear();
+    if (this.queue.length === 0) return true;
     const data = this.queue.length === 1 ? this.queue[0]!.data : Buffer.concat(this.queue.map((o) => o.data));
     this.queue.length = 0;
-    return this.transport.write(data);
+    this.blocked = !this.transport.write(data);
+    return !this.blocked;
+  }
+
+  /** The transport has drained: output may flow again. */
+  unblock(): void {
+    this.blocked = false;
   }
 
   /** Drop everything queued (connection reset). */

@@ -180,6 +180,8 @@ export class Core {
     const st = this.connections.get(conn);
     if (!st) return;
     st.writeBlocked = false;
+    conn.unblock();
+    this.dirty.add(conn);
     this.pump(conn);
   }
 
