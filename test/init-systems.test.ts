@@ -1228,6 +1228,31 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
+test("SIGTERM with idle clients that never close their end: the daemon does not wait for them", async () => {
+  const dir = tempDir();
+  const d = await startForeground([], { dir });
+  const clients = await Promise.all(
+    [join(dir, "socket"), join(dir, "socket_ro")].map(
+      (path) =>
+        new Promise<Socket>((resolve, reject) => {
+          // allowHalfOpen: our FIN does not make the client close its side.
+          const s = connect({ path, allowHalfOpen: true }, () => resolve(s));
+          s.once("error", reject);
+        }),
+    ),
+  );
+  const fins = clients.map((s) => new Promise<void>((r) => s.once("end", () => r())));
+  for (const s of clients) s.resume();
+  const t0 = Date.now();
+  const { code } = await d.stop("SIGTERM");
+  const ms = Date.now() - t0;
+  assert.equal(code, 0, d.stderr());
+  await Promise.all(fins);
+  assert.ok(ms < 1000, `exited ${ms} ms after SIGTERM (it used to wait 2 s for such clients)`);
+  for (const s of clients) s.destroy();
+  assert.deepEqual(readdirSync(dir), []);
+});
+
 test("SIGTERM right after a burst of pipelined requests with large replies: every processed request is answered, no truncated packet", async () => {
   // 4000 READs (84 kB) whose replies (16 MB) cannot all be in the socket buffers when the signal arrives.
   await burstThenSignal("SIGTERM", 4000, true);

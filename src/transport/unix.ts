@@ -100,7 +100,6 @@ export class UnixListener {
     });
   }
 
-  /** Stop accepting, drop clients, remove the socket file if it is ours. */
   /**
    * Shut down: stop accepting, stop processing requests, let every reply
    * already produced reach its client, then close. Input that arrives
@@ -123,8 +122,11 @@ export class UnixListener {
               s.on("data", () => {});
               s.once("close", () => resolve());
               s.resume();
-              // FIN once everything written so far is flushed; the client then closes.
-              s.end();
+              // FIN once everything written so far is flushed. Then a short
+              // wait still reads (and drops) what the client sends, as closing
+              // with unread input would reset its connection; an idle client
+              // does not hold the shutdown up.
+              s.end(() => setTimeout(resolve, LINGER_MS).unref());
             }),
         ),
       ),
@@ -135,6 +137,9 @@ export class UnixListener {
     if (this.owned && this.path) rmSync(this.path, { force: true });
   }
 }
+
+/** After our last byte is flushed, how long shutdown keeps reading a client's input. */
+const LINGER_MS = 50;
 
 function makeDirs(dir: string): void {
   const parts = dir.split("/").filter(Boolean);
