@@ -71,10 +71,13 @@ function permsReply(perms: Perms): Buffer {
   return Buffer.from(perms.toStrings().map((s) => `${s}\0`).join(""), "latin1");
 }
 
-/** ACL of a special `@` path the caller needs `perm` on (Xen 4.22: they are nodes). */
+/**
+ * ACL of a special `@` path the caller needs `perm` on (Xen 4.22: they are
+ * nodes). Any other `@` path is EINVAL, as cx answers it in every op.
+ */
 function specialPerms(req: Request, path: string, perm: number): Perms {
   const perms = req.core.store.specials.get(path);
-  if (!perms) fail("ENOENT");
+  if (!perms) fail("EINVAL");
   if ((permFor(req.principal, perms) & perm) !== perm) fail("EACCES");
   return perms;
 }
