@@ -350,26 +350,34 @@ function traceIo(text: string): [string, string, string][] {
   return out;
 }
 
-test("-T writes one line per request and reply, starting with IN / OUT", async () => {
+test("-T writes one line per request, reply and watch event, starting with IN / OUT", async () => {
   const dir = tempDir();
   const trace = join(dir, "trace.log");
   const d = await launch(["-T", trace], { dir });
   const c = await XenStoreClient.connect(d.socket);
   try {
+    const w = await c.watch("/tr", { token: "tk" });
+    await w.next();
     await c.write("/tr/a", "1");
+    await w.next();
     assert.equal(await c.readString("/tr/a"), "1");
     assert.deepEqual(await c.list("/tr"), ["a"]);
     await c.rm("/tr/a");
     await expectErrno(c.read("/tr/a"), "ENOENT", "READ after RM");
     const expected: [string, string, string][] = [
+      ["IN", "WATCH", "/tr tk "],
+      ["OUT", "WATCH", "OK "],
+      ["OUT", "WATCH_EVENT", "/tr tk "],
       ["IN", "WRITE", "/tr/a 1"],
       ["OUT", "WRITE", "OK "],
+      ["OUT", "WATCH_EVENT", "/tr/a tk "],
       ["IN", "READ", "/tr/a "],
       ["OUT", "READ", "1"],
       ["IN", "DIRECTORY", "/tr "],
       ["OUT", "DIRECTORY", "a "],
       ["IN", "RM", "/tr/a "],
       ["OUT", "RM", "OK "],
+      ["OUT", "WATCH_EVENT", "/tr/a tk "],
       ["IN", "READ", "/tr/a "],
       ["OUT", "ERROR", "ENOENT "],
     ];
@@ -383,6 +391,20 @@ test("-T writes one line per request and reply, starting with IN / OUT", async (
     c.close();
     await d.stop();
   }
+});
+
+test("-V logs to stderr; without it the daemon is silent", async () => {
+  const quiet = await launch([]);
+  const loud = await launch(["-V"]);
+  try {
+    const c = await XenStoreClient.connect(loud.socket);
+    c.close();
+    await waitFor(() => /^tsxenstored: ready: socket .*\/socket$/m.test(loud.output()), "the ready line on stderr");
+  } finally {
+    await quiet.stop();
+    await loud.stop();
+  }
+  assert.equal(quiet.output(), "");
 });
 
 test("SIGHUP reopens the trace file (log rotation)", async () => {
