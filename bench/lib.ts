@@ -284,9 +284,10 @@ export class LoadGenerator {
   }
 }
 
-export function ticksToSeconds(ticks: unknown): number | null {
-  const n = Number(ticks);
-  return Number.isFinite(n) && n >= 0 ? n / CLK_TCK : null;
+/** xsload's `daemon_cpu_ns` in seconds, or null when it could not measure. */
+export function daemonCpuSeconds(ns: unknown): number | null {
+  const n = Number(ns);
+  return Number.isFinite(n) && n >= 0 ? n / 1e9 : null;
 }
 
 function tryRun(cmd: string, args: string[]): string {

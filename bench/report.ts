@@ -8,7 +8,7 @@ import * as vega from "vega";
 import * as vl from "vega-lite";
 import type { TopLevelSpec } from "vega-lite";
 import { DAEMONS, median, type DaemonName, type TargetName } from "./lib.js";
-import type { Results, ScaleDaemon, SeqRow } from "./types.js";
+import type { BootRow, ParRow, Results, ScaleDaemon, SeqRow } from "./types.js";
 
 const ORDER: TargetName[] = ["tsxenstored", "cxenstored", "oxenstored", "echo-c", "echo-node"];
 const COLORS = ["#4c78a8", "#f58518", "#54a24b", "#9d9d9d", "#cfcfcf"];
@@ -409,7 +409,7 @@ ${table(["case", "daemon", "commits", "s", "commits/s", "EAGAIN", "final / expec
 \`xsload boot ${cfg.toolstackConns} 1 N\` then \`xsload teardown ${cfg.toolstackConns} 1 N\`: N guests created the way libxl creates them, from ${cfg.toolstackConns} toolstack connections at once (one request in flight each, as libxl's synchronous calls). Per guest: one transaction creating \`/local/domain/<domid>\` (\`roperm\` {n0, r<domid>} on the home, \`cpu\`, \`memory\`, \`control\`, \`device\`; \`rwperm\` {n<domid>} on \`control/shutdown\`, \`control/feature-*\`, \`control/sysrq\`, \`data\`, \`drivers\`, \`feature\`, \`attr\`, \`error\`), \`/vm/<uuid>\` and \`/libxl/<domid>\` (noperm n0); a second transaction with the domain's keys (\`domid\`, \`memory/*\`, \`cpu/*/availability\`, \`store/*\`, \`console/*\`, \`control/platform-feature-*\`); then a vif (\`device/vif/0\`, \`backend/vif/<domid>/0\`) and a vbd (\`device/vbd/51712\`, \`backend/vbd/<domid>/51712\`), each in one transaction with the frontend/backend keys and \`/libxl/<domid>/device/...\`, followed by a watch on the backend's \`state\`, the backend's move to state 2 (written by the same connection, playing the backend driver), its event, \`hotplug-status\`, unwatch; then \`INTRODUCE <domid> <mfn> <port>\`. Teardown: one transaction removing the backend and frontend trees, \`/local/domain/<domid>\`, \`/vm/<uuid>\` and \`/libxl/<domid>\`, then \`RELEASE\`. About 95 nodes per guest. Time and \`EAGAIN\` retries (a transaction that fails is redone from its start). Ratio: tsxenstored ÷ the better of cx/ox (boot / teardown); target: boot of 1,000 guests ≤ 0.5×.
 
 ${table(["guests", "daemon", "boot s", "boot EAGAIN", "boot requests", "teardown s", "teardown EAGAIN", "daemon CPU s", "client CPU s", "ratio boot / teardown"], body)}
-
+${oneInFlightTable(r)}
 ![boot storm](bench/boot-storm.svg)`);
     charts.push({ file: "boot-storm.svg", title: "boot", spec: grouped("Boot storm: seconds (lower is better)", values, "seconds", "phase × guests", true) });
   }
@@ -645,7 +645,7 @@ Other work competes for the cores, and on a virtual machine an idle core is slow
 ## How it is measured
 
 * **Load generator**: \`bench/xsload.c\`, compiled with \`gcc -O2\` into a temporary directory at the start of the run. It is a separate process speaking the wire protocol directly (no library), one C process driving all connections with poll(2), so that the client is not the bottleneck; its own CPU time (getrusage) is in the tables. \`test-xenstore\` (the upstream client) runs under \`xsload - run\`, which reports its CPU time the same way.
-* **Daemon CPU time**: utime + stime of the daemon's process from \`/proc/<pid>/stat\` (clock ticks, \`getconf CLK_TCK\` = ${m.clkTck}), sampled by xsload at the start and the end of the timed part only. One tick is ${(1000 / m.clkTck).toFixed(0)} ms, so short runs have coarse CPU figures.
+* **Daemon CPU time**: the scheduler's run time of every thread of the daemon's process, in nanoseconds (\`/proc/<pid>/task/*/schedstat\`; where that is missing, utime + stime from \`/proc/<pid>/stat\` in clock ticks of ${(1000 / m.clkTck).toFixed(0)} ms), sampled by xsload at the start and the end of the timed part only.
 * **Memory**: VmRSS (and VmHWM, the peak) from \`/proc/<pid>/status\`.
 * **CPU placement**: ${r.pinnedCpu !== null ? `workloads 1, 2 and the latency part of 6 run with the daemon and its client on CPU ${r.pinnedCpu} (see above); the others are not pinned.` : "nothing is pinned (\`--no-pin\`)."}
 * **Warm-up**: before the measurements every daemon serves a little of each workload (\`test-xenstore\`, sequential and pipelined requests, transactions, the creation and teardown of 100 guests on domids the boot storm does not use), unmeasured; this matters for Node's JIT.
@@ -682,6 +682,21 @@ Needs gcc, \`taskset\` (util-linux), Debian's \`xen-utils-4.17\` and \`xenstore-
   return files.map((f) => relative(process.cwd(), f) || f);
 }
 
+/** The boot storm's request pattern with plain READs, for every server: the floor of that traffic. */
+function oneInFlightTable(r: Results): string {
+  const rows = r.oneInFlight;
+  if (!rows?.length) return "";
+  const conns = rows[0]!.conns;
+  return `
+The same traffic with the simplest request, as a floor: \`xsload par read ${conns} 1 N\` (${conns} connections, one \`READ\` in flight each), the daemons and the echo servers of workload 2, median of the rounds. "µs per request" is wall time ÷ requests: how often the server finishes one.
+
+${table(
+  ["server", "requests/s", "µs per request", "daemon CPU µs/request", "client busy"],
+  rows.map((x) => [x.target === "tsxenstored" ? "**tsxenstored**" : x.target, n(x.opsPerS), g(1e6 / x.opsPerS), g(x.daemonCpuUsPerOp), pct(x.clientBusy)]),
+)}
+`;
+}
+
 /**
  * The measured reasons behind the targets this run missed: where the floor
  * is (the Node.js echo server, Node's own memory) and what the daemon costs
@@ -696,25 +711,54 @@ function explainMisses(r: Results, checks: Check[]): string {
     return v.length ? g(median(v)) : "–";
   };
   if (missed(/^1 |^2 /)) {
-    out.push(`* **One request at a time (workloads 1 and 2).** Each request costs a wake-up, a read and a write system call, plus the runtime around them. The echo servers measure that floor on this machine: per \`read\`, the Node.js echo server costs ${cpu("echo-node")} µs of server CPU and the C one ${cpu("echo-c")} µs, against ${cpu("tsxenstored")} µs for tsxenstored and ${cpu("cxenstored")} µs for cxenstored. tsxenstored's own work (parsing, the tree, the reply) is the difference to the Node.js echo server; the rest is what Node.js's event loop and streams cost per wake-up, which a C daemon does not pay. Where a target is missed here, it is by about that margin.`);
+    out.push(`* **One request at a time (workloads 1 and 2).** Each request costs a wake-up, a read and a write system call, plus the runtime around them. The echo servers measure that floor on this machine: per \`read\`, the Node.js echo server costs ${cpu("echo-node")} µs of server CPU and the C one ${cpu("echo-c")} µs, against ${cpu("tsxenstored")} µs for tsxenstored and ${cpu("cxenstored")} µs for cxenstored. tsxenstored's own work (parsing, the tree, the reply) is the difference to the Node.js echo server; the rest is what Node.js's event loop and streams cost per wake-up, which a C daemon does not pay. Missed in this run: ${checks
+      .filter((c) => c.ok === false && /^(1|2) /.test(c.workload))
+      .map((c) => `${c.what} ${ratio(c.ratio)}`)
+      .join(", ")}.`);
   }
   if (missed(/parallel/)) {
-    out.push("* **Pipelined requests.** The load generator's own CPU (shown in the table) shares the 2 cores with the daemon; a ratio just under its target in one run is within the run-to-run spread of this shared machine.");
+    const par = r.parallel ?? [];
+    const busy = checks
+      .filter((c) => c.ok === false && c.workload === "3 parallel")
+      .map((c) => {
+        const which = /`(.*)`/.exec(c.what)?.[1] ?? "";
+        const of = (t: string): ParRow | undefined => par.find((x) => `${x.op} ×${x.conns}` === which && x.target === t);
+        return `\`${which}\` ${ratio(c.ratio)}: the load generator was ${pct(of("tsxenstored")?.clientBusy ?? NaN)} busy against tsxenstored and ${pct(of("cxenstored")?.clientBusy ?? NaN)} against cxenstored`;
+      });
+    out.push(`* **Pipelined requests.** One C process drives all connections and shares the 2 cores with the daemon (and with Node's helper threads): near 100% busy, it is itself a limit, and with cxenstored, which sends each reply in its own write, it reads more often. Missed in this run: ${busy.join("; ")}.`);
   }
   if (missed(/transactions/)) {
-    out.push("* **Transactions on one shared counter.** Optimistic transactions on a single node serialize: every commit dooms the others that read the counter. tsxenstored makes contending transactions take turns (a reader of a node that recently caused `EAGAIN` waits, bounded to 10 ms, for the transaction that read it first), which removes almost all retries (compare the `EAGAIN` columns); what remains is one transaction's four round trips per commit, bounded like workload 2. With 8 clients cxenstored wastes less than with 64 (fewer transactions are doomed by each commit), so the same mechanism gains less there than with 64 clients.");
+    const tx = (r.transactions ?? []).find((x) => x.target === "tsxenstored" && x.kind === "shared" && x.conns === 8);
+    const perCommit = tx && tx.daemonCpuS !== null ? (tx.daemonCpuS * 1e6) / tx.commits : null;
+    const floor = r.oneInFlight?.find((x) => x.target === "tsxenstored")?.daemonCpuUsPerOp ?? null;
+    out.push(`* **Transactions on one shared counter.** Optimistic transactions on a single node serialize: every commit dooms the others that read the counter. tsxenstored makes contending transactions take turns (a reader of a node that recently caused \`EAGAIN\` waits, bounded to 10 ms, for the transaction that read it first), which removes almost all retries (compare the \`EAGAIN\` columns). What remains is the daemon's cost of each transaction's four requests (start, read, write, commit), one in flight per client${perCommit !== null ? `: ${g(perCommit)} µs of daemon CPU per commit` : ""}${floor !== null ? `, against ${g(floor)} µs for one plain \`READ\` in the same traffic (section 5's floor table)` : ""}. With 8 clients cxenstored wastes less than with 64 (fewer transactions are doomed by each commit), so the same mechanism gains less there than with 64 clients.`);
   }
   if (missed(/boot storm/)) {
     const b = (r.bootStorm ?? []).filter((x) => x.target === "tsxenstored").sort((x, y) => y.guests - x.guests)[0];
     const perReq = b && b.daemonCpuS !== null ? (b.daemonCpuS * 1e6) / (b.bootRequests + b.teardownRequests) : null;
-    out.push(`* **Boot storm.** libxl-style creation is about 126 synchronous requests per guest from 8 connections with one request in flight each: the daemon handles a few requests per wake-up, so the per-request floor of workload 2 dominates${perReq !== null ? ` (tsxenstored: ${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}. Profiled by hand (2026-11-29, \`strace -c\` and \`node --cpu-prof\` on a warmed daemon creating guests in batches of 100): tsxenstored makes the minimum of system calls, one \`read\` and one \`write\` per request and one \`epoll_wait\` per eight, and 44% of its busy time is inside the \`write\` that sends a reply and wakes the waiting client on the other core, a cost every daemon pays per reply on this virtual machine. Halving oxenstored's time would need a per-request cost below the Node.js echo server's on this machine; tsxenstored is close to oxenstored and many times faster than cxenstored here, whose transactions conflict and retry.`);
+    const peers = (r.bootStorm ?? []).filter((x) => x.guests === b?.guests && x.target !== "tsxenstored");
+    const bestPeer = peers.sort((x, y) => x.bootS - y.bootS)[0];
+    const wall = (x: BootRow | undefined): number | null => (x ? (x.bootS * 1e6) / x.bootRequests : null);
+    const need = bestPeer ? (bestPeer.bootS * 1e6) / 2 / bestPeer.bootRequests : null;
+    const floorOf = (t: string): number | null => {
+      const x = r.oneInFlight?.find((y) => y.target === t);
+      return x ? 1e6 / x.opsPerS : null;
+    };
+    const echoNode = floorOf("echo-node");
+    const verdict =
+      need === null || echoNode === null
+        ? ""
+        : need <= echoNode
+          ? ` That is faster than the Node.js echo server answers requests that do nothing in this very traffic (${g(echoNode)} µs): out of reach for a Node.js daemon on this machine, whatever its work.`
+          : ` That leaves ${g(need - echoNode)} µs per request above the Node.js echo server (${g(echoNode)} µs in this very traffic) for the work of a libxl request; tsxenstored needs ${g((wall(b) ?? 0) - echoNode)} µs more than the echo server.`;
+    out.push(`* **Boot storm.** Creating ${b ? n(b.guests) : "the"} guests the libxl way is ${b ? n(b.bootRequests) : "about 126 per guest"} synchronous requests from 8 connections with one request in flight each. Halving ${bestPeer?.target ?? "the better peer"}'s time means finishing one every ${g(need)} µs on average; tsxenstored finishes one every ${g(wall(b))} µs${perReq !== null ? ` (${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}, while the same traffic with plain \`READ\`s takes it ${g(floorOf("tsxenstored"))} µs (the floor table in section 5): libxl's requests are heavier (transactions creating about 30 nodes each, replayed at commit; \`SET_PERMS\`; watches).${verdict} Profiled by hand (2026-11-29, \`strace -c\` and \`node --cpu-prof\` on a warmed daemon creating guests in batches of 100): tsxenstored makes the minimum of system calls, one \`read\` and one \`write\` per request and one \`epoll_wait\` per eight, and 44% of its busy time is inside the \`write\` that sends a reply and wakes the waiting client on the other core, a cost every daemon pays per reply on this virtual machine.`);
   }
   if (missed(/resident memory/)) {
     const s = r.scale ?? [];
     const ts = s.find((x) => x.target === "tsxenstored");
     const cx = s.find((x) => x.target === "cxenstored");
     const empty = ts?.checkpoints[0];
-    out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent, interns names and ACLs, and uses a small young generation (\`--max-semi-space-size=2\` in \`bin/tsxenstored\`). Measured inside the daemon (\`xenstore-control memreport\`) right after such a fill, the live heap is about 117 bytes per node; the private memory beyond that is the garbage-collected heap's free space right after the burst (its pages are kept for reuse) and the runtime's fixed cost.`);
+    out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent, interns names and ACLs, and uses a small young generation (\`--max-semi-space-size=2\` in \`bin/tsxenstored\`). Measured by hand inside the daemon (\`xenstore-control memreport\`, 2026-11-27) right after such a fill, the live heap was about 117 bytes per node; the private memory beyond that is the garbage-collected heap's free space right after the burst (its pages are kept for reuse) and the runtime's fixed cost.`);
   }
   if (out.length === 0) return "";
   return `## Where a target is missed, and why

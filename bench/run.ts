@@ -37,7 +37,7 @@ import {
   startTsxenstored,
   stopAll,
   stopAllSync,
-  ticksToSeconds,
+  daemonCpuSeconds,
   type DaemonName,
   type Target,
   type TargetName,
@@ -59,7 +59,7 @@ const FULL: Config = {
   toolstackConns: 8,
   scaleDomains: 10000,
   scaleChunk: 1000,
-  scaleBudgetSeconds: 150,
+  scaleBudgetSeconds: 260,
   scaleSeqOps: 8000,
   fanoutWatches: 1000,
   fanoutWrites: 1000,
@@ -201,7 +201,7 @@ class Suite {
             nsPerOp: ns,
             failed,
             seconds: num(res.json, "seconds"),
-            daemonCpuS: ticksToSeconds(res.json.daemon_ticks),
+            daemonCpuS: daemonCpuSeconds(res.json.daemon_cpu_ns),
             clientCpuS: num(res.json, "client_cpu_s"),
           });
           log(`test-xenstore ${name}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
@@ -213,7 +213,7 @@ class Suite {
 
   seqRow(target: TargetName, op: string, j: Record<string, unknown>): SeqRow {
     const ops = num(j, "ops");
-    const dcpu = ticksToSeconds(j.daemon_ticks);
+    const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
     return {
       target,
       op,
@@ -243,6 +243,32 @@ class Suite {
     return medianRows(samples, (s) => `${s.target}/${s.store ?? ""}/${s.op}`);
   }
 
+  /** `par read CONNS 1 N`: the toolstack's pattern (one request in flight per connection) with a plain READ, as a floor. */
+  async oneInFlight(targets: Target[]): Promise<ParRow[]> {
+    const samples: ParRow[] = [];
+    const conns = this.cfg.toolstackConns;
+    const ops = Math.round(this.cfg.parOps / 3);
+    for (let r = 0; r < this.cfg.rounds; r++)
+      for (const t of rotate(targets, r))
+        await this.attempt(`one in flight ${t.name}`, async () => {
+          const j = (await this.lg.run(t, ["par", "read", conns, 1, ops])).json;
+          const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
+          samples.push({
+            target: t.name,
+            op: "read",
+            conns,
+            depth: 1,
+            ops: num(j, "ops"),
+            opsPerS: num(j, "ops_per_s"),
+            seconds: num(j, "seconds"),
+            daemonCpuUsPerOp: dcpu === null ? null : (dcpu / num(j, "ops")) * 1e6,
+            clientCpuUsPerOp: (num(j, "client_cpu_s") / num(j, "ops")) * 1e6,
+            clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
+          });
+        });
+    return medianRows(samples, (s) => s.target);
+  }
+
   async parallel(targets: Target[]): Promise<ParRow[]> {
     const samples: ParRow[] = [];
     const cases: [string, number][] = [
@@ -257,7 +283,7 @@ class Suite {
           await this.attempt(`parallel ${op} ${conns} ${t.name}`, async () => {
             const j = (await this.lg.run(t, ["par", op, conns, this.cfg.parDepth, this.cfg.parOps])).json;
             const ops = num(j, "ops");
-            const dcpu = ticksToSeconds(j.daemon_ticks);
+            const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
             samples.push({
               target: t.name,
               op,
@@ -298,7 +324,7 @@ class Suite {
             final: num(j, "final"),
             expected: num(j, "expected"),
             seconds: num(j, "seconds"),
-            daemonCpuS: ticksToSeconds(j.daemon_ticks),
+            daemonCpuS: daemonCpuSeconds(j.daemon_cpu_ns),
             clientCpuS: num(j, "client_cpu_s"),
           });
           log(`transactions ${kind}/${conns} ${name}: ${num(j, "commits_per_s").toFixed(0)} commits/s, ${num(j, "eagain")} EAGAIN, exact ${j.exact}`);
@@ -316,8 +342,8 @@ class Suite {
         await this.attempt(`boot storm ${n} ${name}`, async () => {
           const b = (await this.lg.run(d[name], ["boot", conns, 1, n])).json;
           const t = (await this.lg.run(d[name], ["teardown", conns, 1, n])).json;
-          const bc = ticksToSeconds(b.daemon_ticks);
-          const tc = ticksToSeconds(t.daemon_ticks);
+          const bc = daemonCpuSeconds(b.daemon_cpu_ns);
+          const tc = daemonCpuSeconds(t.daemon_cpu_ns);
           rows.push({
             target: name,
             guests: n,
@@ -343,7 +369,7 @@ class Suite {
     for (const name of DAEMONS)
       await this.attempt(`fan-out ${name}`, async () => {
         const j = (await this.lg.run(d[name], ["fanout", this.cfg.fanoutWatches, this.cfg.fanoutWrites])).json;
-        const dcpu = ticksToSeconds(j.daemon_ticks);
+        const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
         rows.push({
           target: name,
           watches: num(j, "watches"),
@@ -418,7 +444,7 @@ class Suite {
           s.nodesPerGuest = num(j, "nodes_per_guest");
           s.populateS += secs;
           s.populateRequests += num(j, "requests");
-          s.populateDaemonCpuS += ticksToSeconds(j.daemon_ticks) ?? 0;
+          s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
           const m = memoryKiB(d[name].pid);
           s.checkpoints.push({ domains: s.domains, rssKiB: m.rss, hwmKiB: m.hwm, anonKiB: m.anon, fileKiB: m.file, seconds: s.populateS });
           lastChunkS.set(name, secs);
@@ -531,7 +557,7 @@ async function main(): Promise<number> {
       log("warming up");
       await suite.warmUp(d);
       if (only.has(1)) results.testXenstore = await measured(1, "test-xenstore", () => suite.testXenstore(d));
-      if (only.has(2) || only.has(3)) {
+      if (only.has(2) || only.has(3) || only.has(5)) {
         const echos: Target[] = [];
         for (const e of ECHOS) {
           const dir = join(tmp, e);
@@ -548,6 +574,8 @@ async function main(): Promise<number> {
         pids.push(...echos.map((e) => e.pid));
         if (only.has(2)) results.sequential = await measured(2, "one connection, sequential", () => suite.sequential(targets, cfg.seqOps, cfg.rounds, "sequential"));
         if (only.has(3)) results.parallel = await measured(3, "parallel connections, pipelined", () => suite.parallel(targets));
+        // The boot storm's pattern as a floor (reported with workload 5).
+        if (only.has(3) || only.has(5)) results.oneInFlight = await suite.oneInFlight(targets);
         for (const e of echos) await e.stop();
         pids.splice(DAEMONS.length);
       }

@@ -161,6 +161,8 @@ export interface Results {
   parallel?: ParRow[];
   transactions?: TxRow[];
   bootStorm?: BootRow[];
+  /** The boot storm's request pattern with the simplest request: 8 connections, one READ in flight each. */
+  oneInFlight?: ParRow[];
   scale?: ScaleDaemon[];
   fanout?: FanoutRow[];
 }

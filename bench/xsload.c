@@ -30,11 +30,12 @@
  *   OP: read | write | dir | mkdirrm
  * Output: one line of JSON on stdout. Client CPU time is included so that
  * the benchmark can show the client is not the limit. With XSLOAD_DAEMON_PID
- * set, "daemon_ticks" is the daemon's CPU time (clock ticks, /proc/PID/stat)
+ * set, "daemon_cpu_ns" is the daemon's CPU time (nanoseconds, from the scheduler)
  * over the timed part only; -1 without it. With XSLOAD_CPU=N, xsload (and the
  * command of `run`) runs on CPU N only.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
@@ -78,24 +79,48 @@ static double cpu_self(void)
 }
 
 /*
- * CPU time (utime + stime, in clock ticks) of the daemon under test, from
- * /proc/PID/stat, when XSLOAD_DAEMON_PID names it; -1 otherwise. Sampled at
- * the edges of the timed part only, so set-up work is not counted.
+ * CPU time of the daemon under test, in nanoseconds, when XSLOAD_DAEMON_PID
+ * names it; -1 otherwise. The sum over its threads of the scheduler's
+ * run time (/proc/PID/task/TID/schedstat, nanosecond resolution); where
+ * that is missing, utime + stime from /proc/PID/stat (clock ticks). Sampled
+ * at the edges of the timed part only, so set-up work is not counted.
  */
-static long daemon_ticks(void)
+static long long daemon_cpu_ns(void)
 {
 	static int pid = -2;
-	char path[64], buf[1024], *p;
+	char path[320], buf[1024], *p;
 	unsigned long ut, st;
+	unsigned long long ns, sum = 0;
+	int found = 0;
 	FILE *f;
 	size_t n;
+	DIR *d;
+	struct dirent *e;
 
 	if (pid == -2) {
-		const char *e = getenv("XSLOAD_DAEMON_PID");
-		pid = e && *e ? atoi(e) : -1;
+		const char *env = getenv("XSLOAD_DAEMON_PID");
+		pid = env && *env ? atoi(env) : -1;
 	}
 	if (pid <= 0)
 		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if ((d = opendir(path))) {
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+			if (!(f = fopen(path, "r")))
+				continue;
+			if (fscanf(f, "%llu", &ns) == 1) {
+				sum += ns;
+				found = 1;
+			}
+			fclose(f);
+		}
+		closedir(d);
+		if (found)
+			return (long long)sum;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
 	if (!(f = fopen(path, "r")))
 		return -1;
@@ -105,20 +130,20 @@ static long daemon_ticks(void)
 	/* Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15. */
 	if (!(p = strrchr(buf, ')')) || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return -1;
-	return (long)(ut + st);
+	return (long long)(ut + st) * (1000000000LL / sysconf(_SC_CLK_TCK));
 }
 
-static long dt0;
+static long long dt0;
 
 static void daemon_mark(void)
 {
-	dt0 = daemon_ticks();
+	dt0 = daemon_cpu_ns();
 }
 
-/* Ticks used by the daemon since daemon_mark(), or -1. */
-static long daemon_used(void)
+/* Nanoseconds of daemon CPU since daemon_mark(), or -1. */
+static long long daemon_used(void)
 {
-	long t = daemon_ticks();
+	long long t = daemon_cpu_ns();
 	return t < 0 || dt0 < 0 ? -1 : t - dt0;
 }
 
@@ -296,7 +321,8 @@ static void seq(const char *sock, const char *op, long n)
 	size_t lens[2];
 	double *lat = xalloc(sizeof(double) * n);
 	int fd, k, m;
-	long i, dticks;
+	long i;
+	long long dticks;
 	double t0, t1, c0;
 
 	prepare(sock, 1);
@@ -320,7 +346,7 @@ static void seq(const char *sock, const char *op, long n)
 	dticks = daemon_used();
 	qsort(lat, n, sizeof(double), cmp_double);
 	printf("{\"mode\":\"seq\",\"op\":\"%s\",\"ops\":%ld,\"seconds\":%.6f,\"ops_per_s\":%.1f,"
-	       "\"p50_us\":%.2f,\"p99_us\":%.2f,\"client_cpu_s\":%.4f,\"daemon_ticks\":%ld}\n",
+	       "\"p50_us\":%.2f,\"p99_us\":%.2f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
 	       op, n, t1 - t0, n / (t1 - t0), lat[n / 2] * 1e6, lat[(long)(n * 0.99)] * 1e6, cpu_self() - c0, dticks);
 	close(fd);
 	free(lat);
@@ -407,7 +433,7 @@ static void par(const char *sock, const char *op, int conns, int depth, long tot
 	}
 	t1 = now();
 	printf("{\"mode\":\"par\",\"op\":\"%s\",\"conns\":%d,\"depth\":%d,\"ops\":%ld,\"seconds\":%.6f,"
-	       "\"ops_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_ticks\":%ld}\n",
+	       "\"ops_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
 	       op, conns, depth, per * conns, t1 - t0, per * conns / (t1 - t0), cpu_self() - c0, daemon_used());
 	for (c = 0; c < conns; c++)
 		close(fds[c]);
@@ -558,7 +584,7 @@ static void fanout(const char *sock, int watches, long writes)
 	}
 	t1 = now();
 	printf("{\"mode\":\"fanout\",\"watches\":%d,\"writes\":%ld,\"seconds\":%.6f,\"writes_per_s\":%.1f,"
-	       "\"events\":%ld,\"expected_events\":%ld,\"events_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_ticks\":%ld}\n",
+	       "\"events\":%ld,\"expected_events\":%ld,\"events_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
 	       watches, acked, t1 - t0, acked / (t1 - t0), events, expected, events / (t1 - t0), cpu_self() - c0,
 	       daemon_used());
 }
@@ -771,7 +797,7 @@ static void on_packet(struct sconn *c, struct hdr *h, char *body)
 	c->pos++;
 }
 
-static long run_ticks;
+static long long run_ticks;
 
 /* Run job scripts over conns connections until every connection has no jobs left. */
 static double run_scripts(const char *sock, int conns, jobfn job)
@@ -887,7 +913,7 @@ static void tx(const char *sock, int conns, long n, const char *kind)
 	close(fd);
 	printf("{\"mode\":\"tx\",\"kind\":\"%s\",\"conns\":%d,\"commits\":%ld,\"seconds\":%.6f,\"commits_per_s\":%.1f,"
 	       "\"eagain\":%ld,\"requests\":%ld,\"final\":%ld,\"expected\":%ld,\"exact\":%s,\"client_cpu_s\":%.4f,"
-	       "\"daemon_ticks\":%ld}\n",
+	       "\"daemon_cpu_ns\":%lld}\n",
 	       kind, conns, st.commits, secs, st.commits / secs, st.eagain, st.requests, total,
 	       tx_shared ? want : want * conns, ok ? "true" : "false", c0, run_ticks);
 	if (!ok)
@@ -1098,7 +1124,7 @@ static void guests(const char *sock, const char *mode, int conns, int first, lon
 	secs = run_scripts(sock, conns, guest_job);
 	printf("{\"mode\":\"%s\",\"conns\":%d,\"guests\":%ld,\"seconds\":%.6f,\"guests_per_s\":%.1f,"
 	       "\"transactions\":%ld,\"eagain\":%ld,\"requests\":%ld,\"events\":%ld,\"client_cpu_s\":%.4f,"
-	       "\"daemon_ticks\":%ld}\n",
+	       "\"daemon_cpu_ns\":%lld}\n",
 	       mode, conns, count, secs, count / secs, st.commits, st.eagain, st.requests, st.events,
 	       cpu_self() - c0, run_ticks);
 }
@@ -1142,7 +1168,8 @@ static void populate(const char *sock, int conns, int depth, int first, long cou
 	} *cs = xalloc(conns * sizeof(struct pc));
 	struct pollfd *ps = xalloc(conns * sizeof(*ps));
 	char *out = xalloc(1 << 20);
-	long requests = 0, dticks;
+	long requests = 0;
+	long long dticks;
 	double t0, c0;
 	int c, left, nodes;
 
@@ -1216,7 +1243,7 @@ static void populate(const char *sock, int conns, int depth, int first, long cou
 		nodes = guest_nodes(&one);
 	}
 	printf("{\"mode\":\"populate\",\"conns\":%d,\"depth\":%d,\"guests\":%ld,\"nodes_per_guest\":%d,\"requests\":%ld,"
-	       "\"seconds\":%.6f,\"requests_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_ticks\":%ld}\n",
+	       "\"seconds\":%.6f,\"requests_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
 	       conns, depth, count, nodes, requests, t0, requests / t0, cpu_self() - c0, dticks);
 	for (c = 0; c < conns; c++)
 		close(cs[c].r.fd);
@@ -1241,7 +1268,7 @@ static int run(char **argv)
 	if (wait4(pid, &status, 0, &ru) < 0)
 		die("wait4");
 	fflush(stdout);
-	fprintf(stderr, "{\"mode\":\"run\",\"status\":%d,\"seconds\":%.6f,\"client_cpu_s\":%.4f,\"daemon_ticks\":%ld}\n",
+	fprintf(stderr, "{\"mode\":\"run\",\"status\":%d,\"seconds\":%.6f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
 		WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), now() - t0,
 		tv(ru.ru_utime) + tv(ru.ru_stime), daemon_used());
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
