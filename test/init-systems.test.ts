@@ -446,21 +446,24 @@ test("socket activation, two named sockets: read-write and read-only served, REA
   assert.ok(isSocketFile(roPath), "inherited socket_ro kept after SIGTERM");
 });
 
-test("socket activation: LISTEN_FDNAMES decide which socket is read-only, not their order", { skip: noSsa }, async () => {
+/**
+ * Activate with the read-only socket as fd 3 and the read-write one as fd
+ * 4, named by `fdnames`: the names, not the order, must decide the roles.
+ */
+async function assertRolesByName(fdnames: string, key: string): Promise<void> {
   const dir = tempDir();
   const act = join(dir, "act");
   mkdirSync(act);
-  const roPath = join(act, "socket_ro");
-  const rwPath = join(act, "socket");
-  // socket_ro is fd 3, socket is fd 4.
-  const { proc } = await activate([roPath, rwPath], ["--fdname=socket_ro:socket"], [], { dir });
+  const roPath = join(act, "ro");
+  const rwPath = join(act, "rw");
+  const { proc } = await activate([roPath, rwPath], [`--fdname=${fdnames}`], [], { dir });
   try {
     const ro = await XenStoreClient.connect(roPath);
     const rw = await XenStoreClient.connect(rwPath);
     try {
-      await expectErrno(ro.write("/order/x", "1"), "EACCES", "WRITE on the socket named socket_ro (fd 3)");
-      await rw.write("/order/x", "2");
-      assert.equal(await ro.readString("/order/x"), "2");
+      await expectErrno(ro.write(`/${key}/x`, "1"), "EACCES", `WRITE on the socket named ${fdnames.split(":")[0]} (fd 3)`);
+      await rw.write(`/${key}/x`, "2");
+      assert.equal(await ro.readString(`/${key}/x`), "2");
     } finally {
       ro.close();
       rw.close();
@@ -469,6 +472,10 @@ test("socket activation: LISTEN_FDNAMES decide which socket is read-only, not th
     const { code } = await proc.stop("SIGTERM");
     assert.equal(code, 0, proc.stderr());
   }
+}
+
+test("socket activation: LISTEN_FDNAMES decide which socket is read-only, not their order", { skip: noSsa }, async () => {
+  await assertRolesByName("socket_ro:socket", "order");
 });
 
 test("LISTEN_PID naming another process: the variables are ignored and the daemon creates its own sockets", async () => {
@@ -505,28 +512,11 @@ test("socket activation: LISTEN_FDNAMES with only a read-only name is refused wi
 });
 
 test("socket activation: systemd's default names (the socket units' names) decide the roles too", { skip: noSsa }, async () => {
+  // Unit names without FileDescriptorName= may come in any order.
+  await assertRolesByName("xenstored_ro.socket:xenstored.socket", "units");
   const dir = tempDir();
   const act = join(dir, "act");
   mkdirSync(act);
-  const roPath = join(act, "ro");
-  const rwPath = join(act, "rw");
-  // Read-only first, as unit names without FileDescriptorName= would come in any order.
-  const { proc } = await activate([roPath, rwPath], ["--fdname=xenstored_ro.socket:xenstored.socket"], [], { dir });
-  try {
-    const ro = await XenStoreClient.connect(roPath);
-    const rw = await XenStoreClient.connect(rwPath);
-    try {
-      await expectErrno(ro.write("/units/x", "1"), "EACCES", "WRITE on xenstored_ro.socket");
-      await rw.write("/units/x", "2");
-      assert.equal(await ro.readString("/units/x"), "2");
-    } finally {
-      ro.close();
-      rw.close();
-    }
-  } finally {
-    const { code } = await proc.stop("SIGTERM");
-    assert.equal(code, 0, proc.stderr());
-  }
   // One socket with any other name is the read-write one.
   const one = join(act, "one");
   const single = await activate([one], ["--fdname=xenstore"], [], { dir });
