@@ -1218,6 +1218,40 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
+test("SIGTERM while a watcher is not reading: every event already raised reaches it before the connection closes", async () => {
+  const dir = tempDir();
+  const d = await startForeground([], { dir });
+  const N = 20000;
+  const watcher = await new Promise<Socket>((resolve, reject) => {
+    const s = connect(join(dir, "socket"), () => resolve(s));
+    s.once("error", reject);
+  });
+  const chunks: Buffer[] = [];
+  const ended = new Promise<void>((r) => watcher.once("end", () => r()));
+  watcher.on("data", (b: Buffer) => chunks.push(b));
+  watcher.write(encodePacket(Op.WATCH, 1, 0, Buffer.from("/flood\0tok\0", "latin1")));
+  await waitUntil(() => chunks.length > 0, "the WATCH reply");
+  watcher.pause(); // from now on the kernel buffers fill up, then the daemon holds the rest
+  const c = await XenStoreClient.connect(join(dir, "socket"));
+  try {
+    await Promise.all(Array.from({ length: N }, (_, i) => c.write(`/flood/${i}`, "v")));
+  } finally {
+    c.close();
+  }
+  // The watcher starts reading again as the daemon shuts down (within its grace period).
+  const stopped = d.stop("SIGTERM");
+  watcher.resume();
+  const { code } = await stopped;
+  assert.equal(code, 0, d.stderr());
+  await withTimeout(ended, 10000, "the watcher's end of stream");
+  const packets = new PacketParser(1 << 20).push(Buffer.concat(chunks));
+  const events = packets.filter((p) => p.type === Op.WATCH_EVENT);
+  assert.equal(packets[0]!.type, Op.WATCH);
+  assert.equal(events.length, N + 1, "the initial event and one per write");
+  assert.equal(events[N]!.payload.toString("latin1"), `/flood/${N - 1}\0tok\0`);
+  watcher.destroy();
+});
+
 test("SIGTERM with idle clients that never close their end: the daemon does not wait for them", async () => {
   const dir = tempDir();
   const d = await startForeground([], { dir });

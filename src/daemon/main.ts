@@ -99,7 +99,9 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     listeners,
     shutdown() {
       stopping ??= (async () => {
-        // Replies to everything already processed go out first (bounded wait).
+        // Replies to everything already processed go out first (bounded wait),
+        // including what waits in the daemon for a client whose socket is full.
+        core.releaseHeldOutput();
         await Promise.all(listeners.map((l) => l.close()));
         pidFile?.release();
         await tracer.end();

@@ -185,6 +185,14 @@ export class Core {
     this.pump(conn);
   }
 
+  /** Shutting down: hand every connection's held output to its transport, however full. */
+  releaseHeldOutput(): void {
+    for (const c of this.connections.keys()) {
+      c.unblock();
+      c.flush();
+    }
+  }
+
   /** Requests waiting because the client is not reading its replies. */
   held(conn: Connection): number {
     return this.connections.get(conn)?.inbox.length ?? 0;
