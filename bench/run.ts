@@ -251,20 +251,7 @@ class Suite {
     for (let r = 0; r < this.cfg.rounds; r++)
       for (const t of rotate(targets, r))
         await this.attempt(`one in flight ${t.name}`, async () => {
-          const j = (await this.lg.run(t, ["par", "read", conns, 1, ops])).json;
-          const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
-          samples.push({
-            target: t.name,
-            op: "read",
-            conns,
-            depth: 1,
-            ops: num(j, "ops"),
-            opsPerS: num(j, "ops_per_s"),
-            seconds: num(j, "seconds"),
-            daemonCpuUsPerOp: dcpu === null ? null : (dcpu / num(j, "ops")) * 1e6,
-            clientCpuUsPerOp: (num(j, "client_cpu_s") / num(j, "ops")) * 1e6,
-            clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
-          });
+          samples.push(parRow(t.name, "read", conns, 1, (await this.lg.run(t, ["par", "read", conns, 1, ops])).json));
         });
     return medianRows(samples, (s) => s.target);
   }
@@ -281,21 +268,8 @@ class Suite {
       for (const [op, conns] of cases)
         for (const t of rotate(targets, r))
           await this.attempt(`parallel ${op} ${conns} ${t.name}`, async () => {
-            const j = (await this.lg.run(t, ["par", op, conns, this.cfg.parDepth, this.cfg.parOps])).json;
-            const ops = num(j, "ops");
-            const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
-            samples.push({
-              target: t.name,
-              op,
-              conns,
-              depth: this.cfg.parDepth,
-              ops,
-              opsPerS: num(j, "ops_per_s"),
-              seconds: num(j, "seconds"),
-              daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
-              clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
-              clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
-            });
+            const depth = this.cfg.parDepth;
+            samples.push(parRow(t.name, op, conns, depth, (await this.lg.run(t, ["par", op, conns, depth, this.cfg.parOps])).json));
           });
     return medianRows(samples, (s) => `${s.target}/${s.op}/${s.conns}`);
   }
@@ -477,6 +451,24 @@ class Suite {
 }
 
 /** Median of each numeric field over the samples that share a key. */
+/** A row of `xsload par` output. */
+function parRow(target: TargetName, op: string, conns: number, depth: number, j: Record<string, unknown>): ParRow {
+  const ops = num(j, "ops");
+  const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
+  return {
+    target,
+    op,
+    conns,
+    depth,
+    ops,
+    opsPerS: num(j, "ops_per_s"),
+    seconds: num(j, "seconds"),
+    daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
+    clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
+    clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
+  };
+}
+
 function medianRows<T extends object>(samples: T[], key: (s: T) => string): T[] {
   const groups = new Map<string, T[]>();
   for (const s of samples) {

@@ -127,7 +127,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (!("socketPath" in opts)) {
-    emitUnits({ exec: defaultExec(), node: nodeCommand(defaultExec()), rundir: opts.rundir }, opts.prefix, (s) => process.stdout.write(s));
+    const exec = defaultExec();
+    emitUnits({ exec, node: nodeCommand(exec), rundir: opts.rundir }, opts.prefix, (s) => process.stdout.write(s));
     return 0;
   }
   const child = isDaemonChild(process.env);

@@ -127,6 +127,11 @@ export class Connection {
     return !this.blocked;
   }
 
+  /** Is the transport full (output held here until it drains)? */
+  get writeBlocked(): boolean {
+    return this.blocked;
+  }
+
   /** The transport has drained: output may flow again. */
   unblock(): void {
     this.blocked = false;

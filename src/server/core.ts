@@ -61,8 +61,6 @@ export interface EventAccess {
 interface InputState {
   readonly parser: PacketParser;
   readonly inbox: Packet[];
-  /** Transport asked us to stop writing until it drains. */
-  writeBlocked: boolean;
   /** The client sent an oversize header: close once the requests before it are done. */
   closing: boolean;
 }
@@ -122,7 +120,7 @@ export class Core {
       transport,
       readonly,
     );
-    this.connections.set(conn, { parser: new PacketParser(), inbox: [], writeBlocked: false, closing: false });
+    this.connections.set(conn, { parser: new PacketParser(), inbox: [], closing: false });
     return conn;
   }
 
@@ -158,8 +156,7 @@ export class Core {
   /** Bytes arrived from a client: frame them and process what is complete. */
   receive(conn: Connection, chunk: Buffer): void {
     const st = this.connections.get(conn);
-    if (!st) return;
-    if (st.closing) return;
+    if (!st || st.closing) return;
     let packets: Packet[];
     try {
       packets = st.parser.push(chunk);
@@ -179,7 +176,6 @@ export class Core {
   drained(conn: Connection): void {
     const st = this.connections.get(conn);
     if (!st) return;
-    st.writeBlocked = false;
     conn.unblock();
     this.dirty.add(conn);
     this.pump(conn);
@@ -198,8 +194,8 @@ export class Core {
     return this.connections.get(conn)?.inbox.length ?? 0;
   }
 
-  private blocked(conn: Connection, st: InputState): boolean {
-    if (st.writeBlocked) return true;
+  private blocked(conn: Connection): boolean {
+    if (conn.writeBlocked) return true;
     if (!conn.privileged) {
       const q = this.quotas.limit("outstanding", conn.domid);
       if (q && conn.outstanding() >= q) return true;
@@ -213,7 +209,7 @@ export class Core {
     if (!st) return;
     // Everything a read delivered is processed before output is flushed:
     // one write per connection per batch, not per request.
-    while (st.inbox.length && !this.blocked(conn, st) && this.connections.has(conn)) {
+    while (st.inbox.length && !this.blocked(conn) && this.connections.has(conn)) {
       if (this.mustWait(conn, st.inbox[0]!)) break;
       this.process(conn, st.inbox.shift()!);
     }
@@ -245,10 +241,8 @@ export class Core {
   }
 
   private flushAll(): void {
-    for (const c of this.dirty) {
-      const st = this.connections.get(c);
-      if (!c.flush() && st) st.writeBlocked = true;
-    }
+    // A connection whose transport is full keeps its output (see Connection.flush).
+    for (const c of this.dirty) c.flush();
     this.dirty.clear();
   }
 
