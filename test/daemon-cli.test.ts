@@ -96,7 +96,8 @@ async function launch(args: string[], opts: { env?: NodeJS.ProcessEnv; socket?: 
   launched.add(l);
   try {
     await Promise.race([
-      waitForSocket(socket),
+      // Ready means both sockets accept: socket_ro is opened after socket.
+      Promise.all([waitForSocket(socket), waitForSocket(`${socket}_ro`)]),
       exited.then(({ code }) => {
         throw new Error(`tsxenstored exited (${code}) during start: ${out}`);
       }),

@@ -285,9 +285,11 @@ async function startForeground(args: string[], o: { dir: string; env?: NodeJS.Pr
   const deadline = Date.now() + 10000;
   for (;;) {
     if (!p.running()) throw new Error(`tsxenstored exited during start: ${p.stderr()}`);
-    if (existsSync(socket)) {
+    // Ready means both sockets accept: socket_ro is opened after socket.
+    if (existsSync(socket) && existsSync(`${socket}_ro`)) {
       try {
         await assertAnswers(socket, "start-up probe");
+        await assertAnswers(`${socket}_ro`, "start-up probe (socket_ro)");
         return p;
       } catch {
         /* not yet */

@@ -49,7 +49,8 @@ export async function startTsxenstored(args: string[] = [], env: NodeJS.ProcessE
   const exited = new Promise<void>((r) => child.once("exit", () => r()));
   try {
     await Promise.race([
-      waitForSocket(socket),
+      // Ready means both sockets accept: socket_ro is opened after socket.
+      Promise.all([waitForSocket(socket), waitForSocket(`${socket}_ro`)]),
       exited.then(() => {
         throw new Error(`tsxenstored exited during start: ${out}`);
       }),
