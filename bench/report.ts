@@ -4,70 +4,10 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
-import * as vega from "vega";
-import * as vl from "vega-lite";
-import type { TopLevelSpec } from "vega-lite";
 import { DAEMONS, median, type DaemonName, type TargetName } from "./lib.js";
 import type { BootRow, ParRow, Results, ScaleDaemon, SeqRow } from "./types.js";
-
-const ORDER: TargetName[] = ["tsxenstored", "cxenstored", "oxenstored", "echo-c", "echo-node"];
-const COLORS = ["#4c78a8", "#f58518", "#54a24b", "#9d9d9d", "#cfcfcf"];
-const PEER_NAMES: DaemonName[] = ["cxenstored", "oxenstored"];
-
-// ---------------------------------------------------------------- formatting
-
-function n(x: number | null | undefined, digits = 0): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
-  return x.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
-/** Three significant digits, with separators. */
-function g(x: number | null | undefined): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
-  const a = Math.abs(x);
-  return n(x, a >= 100 ? 0 : a >= 10 ? 1 : a >= 1 ? 2 : 3);
-}
-
-function ratio(x: number | null): string {
-  return x === null || !Number.isFinite(x) ? "–" : `${x < 10 ? x.toFixed(2) : x.toFixed(1)}×`;
-}
-
-function mark(ok: boolean | null): string {
-  return ok === null ? "–" : ok ? "✔" : "✘";
-}
-
-function pct(x: number): string {
-  return Number.isFinite(x) ? `${Math.round(x * 100)}%` : "–";
-}
-
-function mib(kib: number): string {
-  return n(kib / 1024, kib / 1024 >= 100 ? 0 : 1);
-}
-
-function table(head: string[], rows: string[][]): string {
-  // Right-align the columns whose cells are mostly numbers.
-  const numeric = (c: string): boolean => c === "–" || /^[-–−]?\d[\d.,]*(×|%| µs| ns| s| MiB)?( \(\w+\))?( \/ .*)?$/.test(c);
-  const align = head.map((_, i) => {
-    const cells = rows.map((r) => r[i] ?? "").filter((c) => c !== "");
-    return cells.length && cells.filter(numeric).length * 2 > cells.length ? "---:" : "---";
-  });
-  return [`| ${head.join(" | ")} |`, `| ${align.join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
-}
-
-/** The better of cx and ox for a metric (lower or higher is better). */
-function best(values: Partial<Record<TargetName, number | null>>, higherIsBetter: boolean): { value: number | null; who: string } {
-  let out: { value: number | null; who: string } = { value: null, who: "" };
-  for (const p of PEER_NAMES) {
-    const v = values[p];
-    if (v === null || v === undefined || !Number.isFinite(v)) continue;
-    if (out.value === null || (higherIsBetter ? v > out.value : v < out.value)) out = { value: v, who: p === "cxenstored" ? "cx" : "ox" };
-  }
-  return out;
-}
-
-function div(a: number | null | undefined, b: number | null | undefined): number | null {
-  return a === null || a === undefined || b === null || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : a / b;
-}
+import { emptyFullChart, grouped, memoryChart, ratioChart, renderSvg, type Bar, type Chart } from "./report/charts.js";
+import { ORDER, best, div, g, mark, mib, n, pct, ratio, table, tag } from "./report/format.js";
 
 const WORKLOAD_NAMES: Record<number, string> = {
   1: "1 test-xenstore",
@@ -89,52 +29,6 @@ interface Check {
   ratio: number | null;
   threshold: number | null;
   ok: boolean | null;
-}
-
-// ---------------------------------------------------------------- charts
-
-interface Chart {
-  file: string;
-  title: string;
-  spec: TopLevelSpec;
-}
-
-function colorScale(present: string[]): { domain: string[]; range: string[] } {
-  const domain = ORDER.filter((t) => present.includes(t));
-  return { domain, range: domain.map((t) => COLORS[ORDER.indexOf(t as TargetName)]!) };
-}
-
-function grouped(title: string, values: { group: string; target: string; value: number }[], yTitle: string, groupTitle: string, log = false): TopLevelSpec {
-  const targets = [...new Set(values.map((v) => v.target))];
-  const groups = [...new Set(values.map((v) => v.group))];
-  // Log scale: bars start at the power of ten below the smallest value.
-  const floor = 10 ** Math.floor(Math.log10(Math.max(1e-9, Math.min(...values.map((v) => v.value).filter((v) => v > 0)))));
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
-    background: "white",
-    // With xOffset, the step is the width of one bar.
-    width: { step: Math.max(8, Math.min(22, Math.floor(640 / Math.max(1, groups.length * targets.length)))) } as unknown as number,
-    height: 240,
-    data: { values },
-    mark: { type: "bar", tooltip: true },
-    encoding: {
-      x: { field: "group", type: "nominal", title: groupTitle, sort: groups, axis: { labelAngle: groups.some((x) => x.length > 8) ? -30 : 0 } },
-      xOffset: { field: "target", type: "nominal", sort: colorScale(targets).domain },
-      y: { field: "value", type: "quantitative", title: log ? `${yTitle} (log scale)` : yTitle, scale: log ? { type: "log", domainMin: floor } : { zero: true } },
-      ...(log ? { y2: { datum: floor } } : {}),
-      color: { field: "target", type: "nominal", title: null, scale: colorScale(targets), legend: { orient: "top" } },
-    },
-  } as TopLevelSpec;
-}
-
-async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: "none" });
-  try {
-    return await view.toSVG();
-  } finally {
-    view.finalize();
-  }
 }
 
 // ---------------------------------------------------------------- sections
@@ -163,14 +57,13 @@ export async function writeReport(r: Results, outDir: string): Promise<string[]>
   const charts: Chart[] = [];
   const sections: string[] = [];
   const cfg = r.config;
-  const tag = (t: string): string => (t === "tsxenstored" ? "**tsxenstored**" : t);
 
   // 1. test-xenstore
   if (r.testXenstore) {
     const tx = r.testXenstore;
     const med = testXenstoreMedians(r);
     const rows: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const t of tx.tests) {
       const v: Partial<Record<TargetName, number>> = {};
       for (const d of DAEMONS) {
@@ -217,7 +110,7 @@ ${table(["daemon", "wall s", "daemon CPU s", "client CPU s", "result"], cpuRows)
     const rows = r.sequential;
     const ops = [...new Set(rows.map((x) => x.op))];
     const body: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const op of ops) {
       const p50: Partial<Record<TargetName, number>> = {};
       for (const t of ORDER) {
@@ -270,7 +163,7 @@ ${table(["op", "server", "p50 µs", "p99 µs", "ops/s", "daemon CPU µs/op", "cl
     const rows = r.parallel;
     const cases = [...new Set(rows.map((x) => `${x.op} ×${x.conns}`))];
     const body: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const c of cases) {
       const of = (t: string) => rows.find((x) => `${x.op} ×${x.conns}` === c && x.target === t);
       const tput: Partial<Record<TargetName, number>> = {};
@@ -306,7 +199,7 @@ ${table(["case", "server", "ops/s", "daemon CPU µs/op", "daemon busy", "client 
     charts.push({ file: "parallel.svg", title: "parallel", spec: grouped("Pipelined connections: aggregate ops/s (higher is better)", values, "ops/s", "operation × connections") });
   }
   if (r.sequential || r.parallel) {
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const x of r.sequential ?? []) if (x.daemonCpuUsPerOp !== null) values.push({ group: `seq ${x.op}`, target: x.target, value: x.daemonCpuUsPerOp });
     for (const x of r.parallel ?? []) if (x.daemonCpuUsPerOp !== null) values.push({ group: `${x.op} ×${x.conns}`, target: x.target, value: x.daemonCpuUsPerOp });
     charts.push({ file: "cpu-per-op.svg", title: "cpu", spec: grouped("Server CPU time per operation in µs (lower is better)", values, "CPU µs / op", "workload") });
@@ -317,7 +210,7 @@ ${table(["case", "server", "ops/s", "daemon CPU µs/op", "daemon busy", "client 
     const rows = r.transactions;
     const cases = [...new Set(rows.map((x) => `${x.kind} ×${x.conns}`))];
     const body: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const c of cases) {
       const of = (t: string) => rows.find((x) => `${x.kind} ×${x.conns}` === c && x.target === t);
       const cps: Partial<Record<TargetName, number>> = {};
@@ -368,7 +261,7 @@ ${table(["case", "daemon", "commits", "s", "commits/s", "EAGAIN", "final / expec
     const rows = r.bootStorm;
     const sizes = [...new Set(rows.map((x) => x.guests))];
     const body: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const size of sizes) {
       const of = (t: string) => rows.find((x) => x.guests === size && x.target === t);
       const times: Partial<Record<TargetName, number>> = {};
@@ -457,7 +350,7 @@ ${oneInFlightTable(r)}
       if (common < cfg.scaleDomains) memNote = `\n\nNot every daemon reached ${n(cfg.scaleDomains)} domains within its populate budget of ${cfg.scaleBudgetSeconds} s, so memory is compared at ${n(common)} domains, the most both tsxenstored and cxenstored reached (see the chart for the whole curve).`;
     }
     const lat: string[][] = [];
-    const values: { group: string; target: string; value: number }[] = [];
+    const values: Bar[] = [];
     for (const x of s) {
       for (const e of x.seqEmpty) {
         const f = x.seqFull.find((y) => y.op === e.op);
@@ -481,50 +374,8 @@ ${table(["daemon", "op", "p50 empty µs", "p50 full µs", "p99 empty µs", "p99 
 
 ![latency on the empty and the full store](bench/scale-latency.svg)`);
     const points = s.flatMap((x) => x.checkpoints.map((c) => ({ target: x.target, domains: c.domains, rss: c.rssKiB / 1024 })));
-    charts.push({
-      file: "scale-memory.svg",
-      title: "memory",
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-        title: "Resident memory (VmRSS) as the store grows",
-        background: "white",
-        width: 420,
-        height: 240,
-        data: { values: points },
-        mark: { type: "line", point: true, tooltip: true },
-        encoding: {
-          x: { field: "domains", type: "quantitative", title: "domains in the store" },
-          y: { field: "rss", type: "quantitative", title: "VmRSS MiB" },
-          color: { field: "target", type: "nominal", title: null, scale: colorScale(DAEMONS), legend: { orient: "top" } },
-        },
-      } as TopLevelSpec,
-    });
-    const latTargets = DAEMONS.flatMap((d) => [`${d} empty`, `${d} full`]);
-    charts.push({
-      file: "scale-latency.svg",
-      title: "scale latency",
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-        title: "p50 latency (µs), empty store vs full store (lower is better)",
-        background: "white",
-        width: { step: 12 } as unknown as number,
-        height: 220,
-        data: { values },
-        mark: { type: "bar", tooltip: true },
-        encoding: {
-          x: { field: "group", type: "nominal", title: "operation", sort: [...new Set(values.map((v) => v.group))], axis: { labelAngle: 0 } },
-          xOffset: { field: "target", type: "nominal", sort: latTargets },
-          y: { field: "value", type: "quantitative", title: "p50 µs" },
-          color: {
-            field: "target",
-            type: "nominal",
-            title: null,
-            scale: { domain: latTargets, range: ["#9ecae9", "#4c78a8", "#ffbf79", "#f58518", "#a8d89d", "#54a24b"] },
-            legend: { orient: "top", columns: 3 },
-          },
-        },
-      } as TopLevelSpec,
-    });
+    charts.push({ file: "scale-memory.svg", title: "memory", spec: memoryChart(points) });
+    charts.push({ file: "scale-latency.svg", title: "scale latency", spec: emptyFullChart(values) });
   }
 
   // 7. fan-out
@@ -563,39 +414,7 @@ ${table(["daemon", "watches", "writes", "writes/s", "events/s", "events delivere
       threshold: c.threshold,
       result: c.ok ? "met" : "missed",
     }));
-    charts.push({
-      file: "targets.svg",
-      title: "targets",
-      spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-        title: {
-          text: "tsxenstored ÷ reference (bar) against the target (black tick)",
-          subtitle: "\"≤\" targets are met left of the tick, \"≥\" targets right of it",
-        },
-        background: "white",
-        width: 360,
-        height: { step: 16 } as unknown as number,
-        data: { values },
-        layer: [
-          {
-            mark: { type: "bar", tooltip: true },
-            encoding: {
-              y: { field: "item", type: "nominal", title: null, sort: null, axis: { labelLimit: 440 } },
-              x: { field: "ratio", type: "quantitative", title: "ratio (log scale; bars start at 1)", scale: { type: "log" } },
-              x2: { datum: 1 },
-              color: { field: "result", type: "nominal", title: null, scale: { domain: ["met", "missed"], range: ["#54a24b", "#e45756"] }, legend: { orient: "top" } },
-            },
-          },
-          {
-            mark: { type: "tick", color: "black", thickness: 2 },
-            encoding: {
-              y: { field: "item", type: "nominal", sort: null },
-              x: { field: "threshold", type: "quantitative" },
-            },
-          },
-        ],
-      } as unknown as TopLevelSpec,
-    });
+    charts.push({ file: "targets.svg", title: "targets", spec: ratioChart(values) });
   }
 
   // Render the charts.
