@@ -85,7 +85,7 @@ export async function startTsxenstored(args: string[] = [], env: NodeJS.ProcessE
 /** Why the upstream peers cannot run here, or null when they can. */
 export function peersUnavailable(kind: "cxenstored" | "oxenstored" = "cxenstored"): string | null {
   if (!existsSync(join(PEERS, "start-peer.sh"))) return `no ${PEERS}/start-peer.sh`;
-  const bin = kind === "cxenstored" ? "/usr/lib/xen-4.17/bin/xenstored" : "/usr/lib/xen-4.17/bin/oxenstored";
+  const bin = join(XEN_BIN, kind === "cxenstored" ? "xenstored" : "oxenstored");
   if (!existsSync(bin)) return `${bin} not installed (apt-get install xen-utils-4.17)`;
   return null;
 }
