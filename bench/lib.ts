@@ -5,25 +5,14 @@
  * description.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { socketAnswers } from "../src/transport/unix.js";
+import { PEERS, ROOT, waitForSocket } from "../test/helpers/daemon.js";
+import { cleanEnv } from "../test/helpers/proc.js";
 
-/** The repository: the nearest directory above this file holding bin/tsxenstored. */
-export const ROOT = ((): string => {
-  let d = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(d, "bin/tsxenstored")) && existsSync(join(d, "package.json"))) return d;
-    d = dirname(d);
-  }
-  return process.cwd();
-})();
-/** The upstream peers: ../shared/peers beside the checkout, or $TSXENSTORED_PEERS. */
-export const PEERS = process.env.TSXENSTORED_PEERS ?? resolve(ROOT, "../shared/peers");
-export const XEN_BIN = "/usr/lib/xen-4.17/bin";
-export const TEST_XENSTORE = join(XEN_BIN, "test-xenstore");
+export { PEERS, ROOT, TEST_XENSTORE, XEN_BIN } from "../test/helpers/daemon.js";
 
 export type DaemonName = "tsxenstored" | "cxenstored" | "oxenstored";
 export type EchoName = "echo-c" | "echo-node";
@@ -63,24 +52,6 @@ export function memoryKiB(pid: number): { rss: number; hwm: number; anon: number
   const status = readFileSync(`/proc/${pid}/status`, "latin1");
   const get = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? NaN);
   return { rss: get("VmRSS"), hwm: get("VmHWM"), anon: get("RssAnon"), file: get("RssFile") };
-}
-
-async function waitForSocket(path: string, alive: () => boolean, timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive()) throw new Error(`the server for ${path} exited during start`);
-    if (existsSync(path) && (await socketAnswers(path))) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
-}
-
-/** An environment without the caller's xenstore variables. */
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.XENSTORED_PATH;
-  delete env.XENSTORED_RUNDIR;
-  return { ...env, ...extra };
 }
 
 export interface Target {
@@ -145,7 +116,7 @@ async function startChild(name: TargetName, socket: string, cmd: string, args: s
   child.stderr!.on("data", keep);
   const t = spawned(name, socket, child);
   try {
-    await waitForSocket(socket, () => child.exitCode === null && child.signalCode === null);
+    await waitForSocket(socket, 20000, () => child.exitCode === null && child.signalCode === null);
   } catch (e) {
     await t.stop();
     throw new Error(`${name}: ${(e as Error).message}\n${out}`);

@@ -5,13 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, readdirSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { after, test } from "node:test";
-import { XenStoreClient, XsError } from "../src/client/index.js";
+import { test } from "node:test";
+import { XenStoreClient } from "../src/client/index.js";
 import { BIN, PEERS, peersUnavailable, runWith, waitForSocket } from "./helpers/daemon.js";
 import { XENSTORE_CONTROL, cliUnavailable } from "./helpers/clients.js";
+import { cleanEnv, cleanUpAfterAll, expectErrno, readIfExists, tempDir, waitUntil, withTimeout } from "./helpers/proc.js";
 
 // ---------------------------------------------------------------------------
 // Starting the daemon with full control over its environment.
@@ -27,31 +27,15 @@ interface Launched {
 }
 
 const launched = new Set<Launched>();
-const tempDirs = new Set<string>();
 
-after(async () => {
+cleanUpAfterAll(async () => {
   for (const l of launched) await l.stop().catch(() => undefined);
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
 // If the test process goes away early, do not leave daemons behind.
 process.on("exit", () => {
   for (const l of launched) if (l.child.exitCode === null && l.child.signalCode === null) l.child.kill("SIGKILL");
 });
-
-function tempDir(prefix = "tsxs-cli-"): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.add(d);
-  return d;
-}
-
-/** The environment without any XENSTORED_* variable of our own caller. */
-function cleanEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.XENSTORED_PATH;
-  delete env.XENSTORED_RUNDIR;
-  return { ...env, ...extra };
-}
 
 /** Run the daemon to completion (for options that make it exit at once). */
 function runDaemon(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string; dir: string } {
@@ -107,40 +91,6 @@ async function launch(args: string[], opts: { env?: NodeJS.ProcessEnv; socket?: 
     throw e;
   }
   return l;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(t)),
-    new Promise<T>((_, reject) => {
-      t = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-    }),
-  ]);
-}
-
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function readIfExists(path: string): string {
-  try {
-    return readFileSync(path, "latin1");
-  } catch {
-    return "";
-  }
-}
-
-async function expectErrno(p: Promise<unknown>, errno: string, what: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof XsError, `${what}: expected an XsError, got ${String(e)}`);
-    assert.equal(e.errno, errno, `${what}: errno`);
-    return true;
-  });
 }
 
 // ---------------------------------------------------------------------------
@@ -308,7 +258,7 @@ for (const sig of ["SIGTERM", "SIGINT"] as const) {
     // An idle client connected at shutdown does not hold it up.
     const c = await XenStoreClient.connect(d.socket);
     await c.write("/sig/a", "1");
-    await waitFor(() => existsSync(pidFile), "the pid file");
+    await waitUntil(() => existsSync(pidFile), "the pid file");
     d.child.kill(sig);
     const { code, signal } = await withTimeout(d.exited, 8000, `exit after ${sig}`);
     c.close();
@@ -326,7 +276,7 @@ test("-F writes the daemon's pid to the pid file and removes it on exit", async 
   const pidFile = join(dir, "tsxenstored.pid");
   const d = await launch(["--pid-file", pidFile], { dir });
   try {
-    await waitFor(() => existsSync(pidFile), "the pid file");
+    await waitUntil(() => existsSync(pidFile), "the pid file");
     assert.equal(readFileSync(pidFile, "utf8"), `${d.child.pid}\n`);
     // No temporary files left next to it.
     assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro", "tsxenstored.pid"]);
@@ -382,8 +332,8 @@ test("-T writes one line per request, reply and watch event, starting with IN / 
       ["IN", "READ", "/tr/a "],
       ["OUT", "ERROR", "ENOENT "],
     ];
-    await waitFor(() => /ERROR \(ENOENT \)\n/.test(readIfExists(trace)), "the trace to reach the last reply");
-    const text = readIfExists(trace);
+    await waitUntil(() => /ERROR \(ENOENT \)\n/.test(readIfExists(trace) ?? ""), "the trace to reach the last reply");
+    const text = readIfExists(trace) ?? "";
     assert.deepEqual(traceIo(text), expected, text);
     // Every line that is about this connection's messages starts with IN or OUT.
     const ioLines = text.split("\n").filter((l) => l.includes("/tr/a") || l.includes("ENOENT"));
@@ -400,7 +350,7 @@ test("-V logs to stderr; without it the daemon is silent", async () => {
   try {
     const c = await XenStoreClient.connect(loud.socket);
     c.close();
-    await waitFor(() => /^tsxenstored: ready: socket .*\/socket$/m.test(loud.output()), "the ready line on stderr");
+    await waitUntil(() => /^tsxenstored: ready: socket .*\/socket$/m.test(loud.output()), "the ready line on stderr");
   } finally {
     await quiet.stop();
     await loud.stop();
@@ -416,18 +366,18 @@ test("SIGHUP reopens the trace file (log rotation)", async () => {
   const c = await XenStoreClient.connect(d.socket);
   try {
     await c.write("/hup/before", "1");
-    await waitFor(() => /^OUT .* WRITE \(OK \)\n/m.test(readIfExists(trace)), "the first request's reply in the trace");
+    await waitUntil(() => /^OUT .* WRITE \(OK \)\n/m.test(readIfExists(trace) ?? ""), "the first request's reply in the trace");
     renameSync(trace, rotated);
     d.child.kill("SIGHUP");
-    await waitFor(() => existsSync(trace), "a fresh trace file after SIGHUP");
+    await waitUntil(() => existsSync(trace), "a fresh trace file after SIGHUP");
     await c.write("/hup/after", "2");
     // The reply's OUT line may reach the file a moment after the client has the reply.
-    await waitFor(
-      () => /^IN .* WRITE \(\/hup\/after 2\)\n(?:.*\n)*OUT .* WRITE \(OK \)\n/m.test(readIfExists(trace)),
+    await waitUntil(
+      () => /^IN .* WRITE \(\/hup\/after 2\)\n(?:.*\n)*OUT .* WRITE \(OK \)\n/m.test(readIfExists(trace) ?? ""),
       "the new request and its reply in the fresh trace file",
     );
-    const fresh = readIfExists(trace);
-    const old = readIfExists(rotated);
+    const fresh = readIfExists(trace) ?? "";
+    const old = readIfExists(rotated) ?? "";
     assert.ok(old.includes("/hup/before"), old);
     assert.ok(!old.includes("/hup/after"), `the rotated file got a request after SIGHUP:\n${old}`);
     assert.ok(!fresh.includes("/hup/before"), `the fresh file repeats old requests:\n${fresh}`);

@@ -5,8 +5,10 @@
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { XEN_BIN } from "./daemon.js";
 
-export const XENSTORE_CONTROL = "/usr/lib/xen-4.17/bin/xenstore-control";
+export const XENSTORE_CONTROL = join(XEN_BIN, "xenstore-control");
 export const SYSTEM_PYTHON = "/usr/bin/python3";
 
 export interface RunResult {

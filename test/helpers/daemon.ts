@@ -10,9 +10,11 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { socketAnswers } from "../../src/transport/unix.js";
 
+/** The repository (this file runs as dist/test/helpers/daemon.js). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const BIN = join(ROOT, "bin/tsxenstored");
-export const TEST_XENSTORE = "/usr/lib/xen-4.17/bin/test-xenstore";
+export const XEN_BIN = "/usr/lib/xen-4.17/bin";
+export const TEST_XENSTORE = join(XEN_BIN, "test-xenstore");
 /** The upstream peers: ../shared/peers beside the checkout, or $TSXENSTORED_PEERS. */
 export const PEERS = process.env.TSXENSTORED_PEERS ?? resolve(ROOT, "../shared/peers");
 
@@ -26,13 +28,18 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-export async function waitForSocket(path: string, timeoutMs = 10000): Promise<void> {
+/**
+ * Resolve once a server answers on the socket at `path`; reject after
+ * `timeoutMs`, or as soon as `alive()` says the server has exited.
+ */
+export async function waitForSocket(path: string, timeoutMs = 10000, alive: () => boolean = () => true): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`the server for ${path} exited during start`);
     if (existsSync(path) && (await socketAnswers(path))) return;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`no daemon answered on ${path}`);
+  throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
 }
 
 /** Start tsxenstored in the foreground with its own rundir. */
@@ -78,7 +85,7 @@ export async function startTsxenstored(args: string[] = [], env: NodeJS.ProcessE
 /** Why the upstream peers cannot run here, or null when they can. */
 export function peersUnavailable(kind: "cxenstored" | "oxenstored" = "cxenstored"): string | null {
   if (!existsSync(join(PEERS, "start-peer.sh"))) return `no ${PEERS}/start-peer.sh`;
-  const bin = kind === "cxenstored" ? "/usr/lib/xen-4.17/bin/xenstored" : "/usr/lib/xen-4.17/bin/oxenstored";
+  const bin = join(XEN_BIN, kind === "cxenstored" ? "xenstored" : "oxenstored");
   if (!existsSync(bin)) return `${bin} not installed (apt-get install xen-utils-4.17)`;
   return null;
 }
