@@ -22,7 +22,7 @@ test("on a hot node, a second reader waits for the holder's end, then reads the 
   const tb = b.start();
   assert.equal(a.read("/counter", ta), "READ 0", "first reader holds the node");
   assert.deepEqual(b.send(Op.READ, ["/counter"], tb), [], "second reader is not answered yet");
-  assert.equal(h.core.held(b.conn), 1);
+  assert.equal(h.x.pipeline.held(b.conn), 1);
   a.write("/counter", "1", ta);
   assert.equal(a.end(ta), "TRANSACTION_END OK\0");
   await sleep(5);
@@ -30,7 +30,7 @@ test("on a hot node, a second reader waits for the holder's end, then reads the 
   b.write("/counter", "2", tb);
   assert.equal(b.end(tb), "TRANSACTION_END OK\0", "no conflict: it read after the commit");
   assert.equal(c.read("/counter"), "READ 2");
-  assert.equal(h.core.contention.waits, 1);
+  assert.equal(h.x.contention.waits, 1);
 });
 
 test("the wait is bounded: a holder that never ends delays a reader by at most maxWaitMs", async () => {
@@ -78,7 +78,7 @@ test("a holder that goes away (connection closed, RESET_WATCHES) releases its wa
   assert.equal(b.received.pop()?.body, "0");
   const td = c.start();
   assert.deepEqual(c.send(Op.READ, ["/counter"], td), [], "b holds it now");
-  h.core.disconnect(b.conn);
+  h.x.connections.disconnect(b.conn);
   await sleep(5);
   assert.equal(c.received.pop()?.body, "0");
 });

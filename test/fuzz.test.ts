@@ -14,7 +14,6 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
 import { encodePacket } from "../src/protocol/serializer.js";
-import { checkStore } from "../src/quota/accounting.js";
 import { harness, type Harness, type Probe, type Reply } from "./helpers/inproc.js";
 import { rng } from "./helpers/random.js";
 
@@ -150,7 +149,7 @@ function fuzz(seed: number, steps: number): void {
     }
     const oversize = body.length > 4096;
     if (c.probe.closed) {
-      const releasedSelf = c.domid !== undefined && !h.core.domains.introduced(c.domid);
+      const releasedSelf = c.domid !== undefined && !h.x.domains.introduced(c.domid);
       assert.ok(oversize || releasedSelf, `${where}: connection closed`);
       continue;
     }
@@ -175,9 +174,9 @@ function fuzz(seed: number, steps: number): void {
       if (o !== c) assert.deepEqual(fresh.filter((p) => p.type !== Op.WATCH_EVENT), [], `${where}: a reply reached ${o.name}`);
       o.probe.received.length = 0;
     });
-    if (step % 500 === 499) assert.ok(checkStore(h.core), `${where}: ownership tallies`);
+    if (step % 500 === 499) assert.ok(h.x.store.tallies.check(h.x.store.root), `${where}: ownership tallies`);
   }
-  assert.ok(checkStore(h.core), `seed ${seed}: ownership tallies at the end`);
+  assert.ok(h.x.store.tallies.check(h.x.store.root), `seed ${seed}: ownership tallies at the end`);
   const last = h.socket();
   assert.match(last.req(Op.GET_PERMS, ["/"]), /^GET_PERMS [a-z]\d+\0/, `seed ${seed}: the daemon still answers`);
 }

@@ -6,8 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
-import { checkStore } from "../src/quota/accounting.js";
-import type { ControlHooks } from "../src/server/ops/control.js";
+import type { ControlHooks } from "../src/server/services.js";
 import { harness, type Probe } from "./helpers/inproc.js";
 
 function control(p: Probe, ...args: string[]): string {
@@ -87,17 +86,17 @@ test("CONTROL check repairs ownership tallies that disagree with the tree, inclu
   const c = h.socket();
   c.write("/owned", "x");
   c.setPerms("/owned", ["n5"]);
-  const { owned, refs } = h.core.store.tallies();
+  const { owned, refs } = h.x.store.tallies;
   const good = { owned: new Map(owned), refs: new Map(refs) };
-  assert.equal(h.core.store.ownedBy(5), 1);
+  assert.equal(h.x.store.ownedBy(5), 1);
   for (const corrupt of [new Map([...good.owned, [7, 1]]), new Map([...good.owned, [5, 2]]), new Map([...good.owned].filter(([d]) => d !== 5))]) {
-    h.core.store.resetOwnership(corrupt, good.refs);
-    assert.equal(checkStore(h.core), false);
-    assert.deepEqual(new Map(h.core.store.tallies().owned), good.owned, "repaired");
-    assert.equal(checkStore(h.core), true);
+    h.x.store.tallies.reset({ owned: corrupt, refs: good.refs });
+    assert.equal(h.x.store.tallies.check(h.x.store.root), false);
+    assert.deepEqual(new Map(h.x.store.tallies.owned), good.owned, "repaired");
+    assert.equal(h.x.store.tallies.check(h.x.store.root), true);
   }
-  h.core.store.resetOwnership(good.owned, new Map([[9, 1]]));
-  assert.equal(checkStore(h.core), false, "a reference tally for a domain no ACL names");
+  h.x.store.tallies.reset({ owned: good.owned, refs: new Map([[9, 1]]) });
+  assert.equal(h.x.store.tallies.check(h.x.store.root), false, "a reference tally for a domain no ACL names");
   assert.equal(control(c, "check"), "CONTROL OK\0");
 });
 

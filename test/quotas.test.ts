@@ -11,12 +11,12 @@ import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
 import { Quotas, type QuotaName } from "../src/quota/quotas.js";
 import { harness, type Harness, type Probe } from "./helpers/inproc.js";
-import type { CoreOptions } from "../src/server/core.js";
+import type { XenstoredOptions } from "../src/server/xenstored.js";
 
 const OK = (op: string): string => `${op} OK\0`;
 const ERR = (errno: string): string => `ERROR ${errno}\0`;
 
-function setup(limits: Partial<Record<QuotaName, number>>, opts: Partial<CoreOptions> = {}): { h: Harness; d0: Probe; quotas: Quotas } {
+function setup(limits: Partial<Record<QuotaName, number>>, opts: Partial<XenstoredOptions> = {}): { h: Harness; d0: Probe; quotas: Quotas } {
   const quotas = new Quotas();
   for (const [name, value] of Object.entries(limits)) quotas.set(name as QuotaName, value);
   const h = harness({ ...opts, quotas });
@@ -351,67 +351,69 @@ test("path-max binds dom0 too, as in cx 4.17 (is_valid_nodename)", () => {
 
 // ---------------------------------------------------------------- outstanding
 
-test("outstanding: after `outstanding` unconsumed replies a guest's requests are held", () => {
+test("outstanding: while a guest has `outstanding` replies it has not taken, its further requests are held", () => {
   const { h, d0 } = setup({ outstanding: 3 });
   const g5 = h.domain(5);
-  g5.consumeAutomatically = false;
-  for (let i = 0; i < 3; i++) {
-    assert.deepEqual(
-      g5.send(Op.GET_DOMAIN_PATH, ["5"]).map((r) => [Op[r.type], r.body]),
-      [["GET_DOMAIN_PATH", "/local/domain/5\0"]],
-    );
-  }
-  assert.equal(h.core.held(g5.conn), 0);
+  const reply = (r: { reqId: number; type: number; body: string }): [number, string, string] => [r.reqId, Op[r.type]!, r.body];
+  g5.full = true; // the guest stops taking output: replies wait in the daemon
+  for (let i = 1; i <= 3; i++) assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["5"], 0, i), []);
+  assert.equal(h.x.pipeline.held(g5.conn), 0);
   assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["5"], 0, 101), []);
   assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["6"], 0, 102), []);
-  assert.equal(h.core.held(g5.conn), 2);
+  assert.equal(h.x.pipeline.held(g5.conn), 2);
   // dom0 keeps being served meanwhile.
   assert.equal(d0.read("/tool/xenstored"), "READ ");
-  // Still not consumed: nothing moves.
-  h.core.drained(g5.conn);
-  assert.equal(h.core.held(g5.conn), 2);
-  // The guest consumes its replies.
-  const before = g5.received.length;
-  g5.unconsumed = 0;
-  h.core.drained(g5.conn);
-  assert.deepEqual(
-    g5.received.slice(before).map((r) => [r.reqId, Op[r.type], r.body]),
-    [
-      [101, "GET_DOMAIN_PATH", "/local/domain/5\0"],
-      [102, "GET_DOMAIN_PATH", "/local/domain/6\0"],
-    ],
-  );
-  assert.equal(h.core.held(g5.conn), 0);
-  assert.equal(g5.unconsumed, 2);
-  // One more fits, then it is held again.
-  assert.equal(g5.send(Op.GET_DOMAIN_PATH, ["7"]).length, 1);
-  assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["8"]), []);
-  assert.equal(h.core.held(g5.conn), 1);
+  // The guest takes its replies: the held requests are served, in order.
+  assert.deepEqual(g5.drain().map(reply), [
+    [1, "GET_DOMAIN_PATH", "/local/domain/5\0"],
+    [2, "GET_DOMAIN_PATH", "/local/domain/5\0"],
+    [3, "GET_DOMAIN_PATH", "/local/domain/5\0"],
+    [101, "GET_DOMAIN_PATH", "/local/domain/5\0"],
+    [102, "GET_DOMAIN_PATH", "/local/domain/6\0"],
+  ]);
+  assert.equal(h.x.pipeline.held(g5.conn), 0);
+  // Full again: three fit, the fourth is held.
+  g5.full = true;
+  for (let i = 7; i <= 9; i++) assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, [String(i)]), []);
+  assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["10"]), []);
+  assert.equal(h.x.pipeline.held(g5.conn), 1);
 });
 
-test("outstanding: per-domain override; dom0 and a -p domain are never held", () => {
+test("outstanding: per-domain override; dom0 and a -p domain are held only while their own transport is full", () => {
   const { h, d0 } = setup({ outstanding: 2 }, { privDomid: 7 });
   assert.equal(d0.req(Op.SET_QUOTA, ["5", "outstanding", "1"]), OK("SET_QUOTA"));
   assert.equal(d0.req(Op.GET_QUOTA, ["5", "outstanding"]), "GET_QUOTA 1\0");
   const g5 = h.domain(5);
-  g5.consumeAutomatically = false;
-  assert.equal(g5.send(Op.GET_DOMAIN_PATH, ["5"]).length, 1);
-  assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["5"]), []);
-  assert.equal(h.core.held(g5.conn), 1);
+  g5.full = true;
+  g5.send(Op.GET_DOMAIN_PATH, ["5"]);
+  assert.equal(h.x.pipeline.held(g5.conn), 0);
+  g5.send(Op.GET_DOMAIN_PATH, ["5"]);
+  assert.equal(h.x.pipeline.held(g5.conn), 1);
   const g6 = h.domain(6);
-  g6.consumeAutomatically = false;
-  assert.equal(g6.send(Op.GET_DOMAIN_PATH, ["6"]).length, 1);
-  assert.equal(g6.send(Op.GET_DOMAIN_PATH, ["6"]).length, 1);
-  assert.deepEqual(g6.send(Op.GET_DOMAIN_PATH, ["6"]), []);
+  g6.full = true;
+  g6.send(Op.GET_DOMAIN_PATH, ["6"]);
+  g6.send(Op.GET_DOMAIN_PATH, ["6"]);
+  assert.equal(h.x.pipeline.held(g6.conn), 0);
+  g6.send(Op.GET_DOMAIN_PATH, ["6"]);
+  assert.equal(h.x.pipeline.held(g6.conn), 1);
+  // The quota does not bind privileged clients: taking their output is
+  // served at once, however much of it there is.
   const g7 = h.domain(7);
-  g7.consumeAutomatically = false;
-  d0.consumeAutomatically = false;
   for (let i = 0; i < 10; i++) {
     assert.equal(g7.send(Op.GET_DOMAIN_PATH, ["7"]).length, 1, `priv domain request ${i}`);
     assert.equal(d0.send(Op.GET_DOMAIN_PATH, ["0"]).length, 1, `dom0 request ${i}`);
   }
-  assert.equal(h.core.held(g7.conn), 0);
-  assert.equal(h.core.held(d0.conn), 0);
+  // Not taking it, they are held like a full socket: one reply waits, the rest of the input with them.
+  g7.full = true;
+  d0.full = true;
+  for (let i = 0; i < 10; i++) {
+    g7.send(Op.GET_DOMAIN_PATH, ["7"]);
+    d0.send(Op.GET_DOMAIN_PATH, ["0"]);
+  }
+  assert.equal(h.x.pipeline.held(g7.conn), 9);
+  assert.equal(h.x.pipeline.held(d0.conn), 9);
+  assert.equal(g7.drain().length, 10);
+  assert.equal(d0.drain().length, 10);
 });
 
 // ---------------------------------------------------------------- privileged callers

@@ -6,9 +6,13 @@ import { isValidNodePath, absolutize, depthBelow, isAtOrBelow } from "../src/sto
 import { parsePermStrings, permFor, Perms, PERM_ALL, PERM_READ, PERM_WRITE } from "../src/store/perms.js";
 import { TreeEditor, lookup } from "../src/store/tree.js";
 import { Store } from "../src/store/store.js";
+import { recount } from "../src/store/tallies.js";
 
 const n0 = Perms.owned(0);
 const leaf = (name: string): Node => new Node(name, "", n0, null);
+
+/** Commits made directly by a test. */
+const META = { domid: 0, conn: 0, op: "test", txId: 0 };
 
 test("child map agrees with a Map model under random inserts, replaces and deletes (small and large)", () => {
   let kids: Children = EMPTY_CHILDREN;
@@ -70,11 +74,11 @@ test("editing shares every untouched subtree with the previous root", () => {
   const ed = new TreeEditor(s.root);
   ed.write("/a/x", "1", who);
   ed.write("/b/y", "2", who);
-  s.commit(ed);
+  s.commit({ editor: ed }, META);
   const before = s.root;
   const ed2 = new TreeEditor(s.root);
   ed2.write("/a/x", "changed", who);
-  s.commit(ed2);
+  s.commit({ editor: ed2 }, META);
   assert.notEqual(s.root, before);
   assert.equal(s.root.child("b"), before.child("b"), "the /b subtree is the same object");
   assert.equal(before.child("a")!.child("x")!.value, "1", "the old root still reads the old value");
@@ -90,10 +94,10 @@ test("ownership counts follow creations, removals and owner changes", () => {
   assert.equal(ed.ownerDeltas.get(5), 1);
   ed.setPerms("/g/x", Perms.owned(5));
   ed.remove("/g/x/y");
-  s.commit(ed);
+  s.commit({ editor: ed }, META);
   assert.equal(s.ownedBy(0), 3 + 1, "initial tree + /g");
   assert.equal(s.ownedBy(5), 1, "/g/x");
-  assert.deepEqual([...s.recount()].sort(), [...new Map([[0, 4], [5, 1]])].sort());
+  assert.deepEqual([...recount(s.root).owned].sort(), [...new Map([[0, 4], [5, 1]])].sort());
 });
 
 test("path validation follows cx is_valid_nodename", () => {

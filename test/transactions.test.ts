@@ -268,7 +268,7 @@ test("RESET_WATCHES and closing the connection end its transactions", () => {
   const b = h.socket();
   const tx2 = b.start();
   b.write("/r2", "1", tx2);
-  h.core.disconnect(b.conn);
+  h.x.connections.disconnect(b.conn);
   assert.equal(a.read("/r2"), "ERROR ENOENT\0");
 });
 
@@ -331,19 +331,19 @@ test("a node created and removed inside one transaction leaves no trace and no e
 test("the store keeps a revision per commit and recent roots", () => {
   const h = harness();
   const a = h.socket();
-  const r0 = h.core.store.revision;
+  const r0 = h.x.store.revision;
   a.write("/v", "1");
   a.write("/v", "2");
   const tx = a.start();
   a.write("/v", "3", tx);
   a.write("/w", "3", tx);
   a.end(tx);
-  assert.equal(h.core.store.revision, r0 + 3, "one revision per request or commit");
-  const old = h.core.store.at(r0 + 1)!;
+  assert.equal(h.x.store.revision, r0 + 3, "one revision per request or commit");
+  const old = h.x.store.at(r0 + 1)!;
   assert.equal(old.root.child("v")!.value, "1");
-  assert.equal(h.core.store.get("/v")!.value, "3");
+  assert.equal(h.x.store.get("/v")!.value, "3");
   a.read("/v");
-  assert.equal(h.core.store.revision, r0 + 3, "reads do not create revisions");
+  assert.equal(h.x.store.revision, r0 + 3, "reads do not create revisions");
 });
 
 test("a stale listing repeats a re-created child name where cx appends it (found by conformance seed 781)", () => {

@@ -6,7 +6,7 @@
  */
 import { writeFileSync, writeSync } from "node:fs";
 import { EmulatedHypervisor } from "../domains/hypervisor.js";
-import { Core } from "../server/core.js";
+import { Xenstored } from "../server/xenstored.js";
 import { ActivationError, takeListenFds, type InheritedSockets } from "../system/activation.js";
 import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js";
 import { PidFile, PidFileError } from "../system/pidfile.js";
@@ -17,7 +17,7 @@ import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.j
 import { Tracer } from "./trace.js";
 
 export interface Daemon {
-  readonly core: Core;
+  readonly xenstored: Xenstored;
   readonly listeners: UnixListener[];
   shutdown(): Promise<void>;
 }
@@ -29,14 +29,14 @@ export interface StartOptions {
   log?: (line: string) => void;
 }
 
-function memReport(core: Core, tracer: Tracer, file: string | null): boolean {
+function memReport(x: Xenstored, tracer: Tracer, file: string | null): boolean {
   const target = file ?? tracer.path;
   if (!target) return false;
   const m = process.memoryUsage();
   const text =
     `memreport ${new Date().toISOString()}\n` +
     `  rss ${m.rss} heapUsed ${m.heapUsed} heapTotal ${m.heapTotal} external ${m.external}\n` +
-    `  nodes ${core.store.countNodes()} revision ${core.store.revision} connections ${core.connectionCount} watches ${core.watches.size}\n`;
+    `  nodes ${x.store.tallies.total()} revision ${x.store.revision} connections ${x.connections.size} watches ${x.watches.size}\n`;
   try {
     writeFileSync(target, text, { flag: "a", mode: 0o600 });
     return true;
@@ -54,36 +54,39 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     tracer.line(line);
     if (opts.verbose) sink(line);
   };
-  const core: Core = new Core({
+  const xenstored: Xenstored = new Xenstored({
     hypervisor: new EmulatedHypervisor(opts.domains, opts.domainsFile),
     quotas: opts.quotas,
     privDomid: opts.privDomid,
+    masterDomid: opts.masterDomid,
     keepOrphans: opts.keepOrphans,
+    watchEventTimeout: opts.watchEventTimeout,
     trace: opts.traceFile ? (c, d, p) => tracer.io(c, d, p) : undefined,
     log,
     control: {
       logOn: () => tracer.reopen(),
       logOff: () => tracer.close(),
       setLogFile: (f) => tracer.setFile(f),
-      memReport: (f): boolean => memReport(core, tracer, f),
+      memReport: (f): boolean => memReport(xenstored, tracer, f),
     },
   });
+  const endpoint = xenstored.endpoint;
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   const inherited = start.inherited ?? null;
   try {
     if (inherited) {
-      const rw = new UnixListener(core, null, { readonly: false, mode: 0o600 });
+      const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
       listeners.push(rw);
       await rw.adopt(inherited.rw);
       if (inherited.ro !== null) {
-        const ro = new UnixListener(core, null, { readonly: true, mode: 0o660 });
+        const ro = new UnixListener(endpoint, null, { readonly: true, mode: 0o660 });
         listeners.push(ro);
         await ro.adopt(inherited.ro);
       }
     } else {
-      listeners.push(new UnixListener(core, opts.socketPath, { readonly: false, mode: 0o600 }));
-      if (opts.roSocketPath) listeners.push(new UnixListener(core, opts.roSocketPath, { readonly: true, mode: 0o660 }));
+      listeners.push(new UnixListener(endpoint, opts.socketPath, { readonly: false, mode: 0o600 }));
+      if (opts.roSocketPath) listeners.push(new UnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }));
       for (const l of listeners) await l.listen();
     }
   } catch (e) {
@@ -95,13 +98,16 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
   let stopping: Promise<void> | null = null;
   return {
-    core,
+    xenstored,
     listeners,
     shutdown() {
       stopping ??= (async () => {
         // Replies to everything already processed go out first (bounded wait),
-        // including what waits in the daemon for a client whose socket is full.
-        core.releaseHeldOutput();
+        // including what waits in the daemon for a client whose socket is full;
+        // nothing more is processed.
+        xenstored.pipeline.stop();
+        for (const l of listeners) l.quiesce();
+        xenstored.pipeline.releaseHeldOutput();
         await Promise.all(listeners.map((l) => l.close()));
         pidFile?.release();
         await tracer.end();
@@ -164,6 +170,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     };
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
-    process.on("SIGHUP", () => daemon.core.control.logOn());
+    process.on("SIGHUP", () => daemon.xenstored.services.control.logOn());
   });
 }

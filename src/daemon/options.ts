@@ -6,7 +6,8 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REL_PATH_MAX } from "../protocol/messages.js";
-import { Quotas } from "../quota/quotas.js";
+import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
+import { parseCount } from "../util/cparse.js";
 
 export interface DaemonOptions {
   foreground: boolean;
@@ -18,7 +19,7 @@ export interface DaemonOptions {
   privDomid: number;
   masterDomid: number;
   quotas: Quotas;
-  /** Seconds an unread event to an unprivileged domain is kept (accepted; guests arrive later). */
+  /** Seconds an unsent watch event to an unprivileged domain is kept before it is dropped (cx -w watch-event). */
   watchEventTimeout: number;
   domains: string | null;
   domainsFile: string | null;
@@ -91,8 +92,21 @@ and "socket_ro"; XENSTORED_PATH overrides the read-write socket's path.
 `;
 
 function int(name: string, v: string): number {
-  if (!/^\d+$/.test(v) || Number(v) > 0x7fffffff) throw new UsageError(`invalid parameter value "${v}" for ${name}`);
-  return Number(v);
+  const n = parseCount(v);
+  if (n === null) throw new UsageError(`invalid parameter value "${v}" for ${name}`);
+  return n;
+}
+
+/** `-Q name=value` / `-q name=value` (also `soft-name`, and cx's label `permissions`). */
+function quotaOption(quotas: Quotas, arg: string, kind: QuotaKind): void {
+  const eq = arg.indexOf("=");
+  if (eq < 0) throw new UsageError("quotas must be specified via <what>=<nb>");
+  const q = parseQuotaName(arg.slice(0, eq), kind, true);
+  if (!q) throw new UsageError(`unknown quota "${arg.slice(0, eq)}"`);
+  const text = arg.slice(eq + 1);
+  const value = parseCount(text);
+  if (value === null) throw new UsageError(`invalid parameter value "${text}"`);
+  quotas.set(q.name, value, null, q.kind);
 }
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): DaemonOptions | "help" | UnitRequest {
@@ -155,14 +169,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   if (v.transaction !== undefined) quotas.set("transactions", int("-t", v.transaction));
   if (v["perm-nb"] !== undefined) quotas.set("node-permissions", int("-A", v["perm-nb"]));
   if (v["path-max"] !== undefined) quotas.set("path-max", Math.min(REL_PATH_MAX, int("-M", v["path-max"])));
-  for (const q of v.quota ?? []) {
-    const err = quotas.applyOption(q, "hard");
-    if (err) throw new UsageError(err);
-  }
-  for (const q of v["quota-soft"] ?? []) {
-    const err = quotas.applyOption(q, "soft");
-    if (err) throw new UsageError(err);
-  }
+  for (const q of v.quota ?? []) quotaOption(quotas, q, "hard");
+  for (const q of v["quota-soft"] ?? []) quotaOption(quotas, q, "soft");
   let watchEventTimeout = 20;
   for (const t of v.timeout ?? []) {
     const eq = t.indexOf("=");

@@ -30,6 +30,11 @@ export class PacketParser {
     return this.pending ? this.pending.length : 0;
   }
 
+  /** Those bytes themselves (state dump). */
+  pendingBytes(): Buffer {
+    return this.pending ? Buffer.from(this.pending) : Buffer.alloc(0);
+  }
+
   /**
    * Parse as many packets as `chunk` completes. Throws OversizePacketError
    * (carrying the packets before it) as soon as a header announces too

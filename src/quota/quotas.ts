@@ -5,6 +5,8 @@
  * override a limit (SET_QUOTA <domid>), otherwise the global value applies.
  */
 import { REL_PATH_MAX } from "../protocol/messages.js";
+import { RecordType, type QuotaRecord } from "../state/stream.js";
+import type { Effect } from "../store/store.js";
 
 /** In cx's `enum accitem` order, which GET_QUOTA's listing follows. */
 export const QUOTA_NAMES = [
@@ -20,56 +22,89 @@ export const QUOTA_NAMES = [
 ] as const;
 
 export type QuotaName = (typeof QUOTA_NAMES)[number];
-
-export const QUOTA_DESCRIPTIONS: Record<QuotaName, string> = {
-  nodes: "Nodes per domain",
-  watches: "Watches per domain",
-  outstanding: "Outstanding requests per domain",
-  memory: "Total Xenstore memory per domain",
-  transactions: "Active transactions per domain",
-  "transaction-nodes": "Max. number of accessed nodes per transaction",
-  "node-permissions": "Max. number of permissions per node",
-  "path-max": "Max. length of a node path",
-  "node-size": "Max. size of a node",
-};
-
-export const DEFAULT_HARD: Readonly<Record<QuotaName, number>> = {
-  nodes: 1000,
-  watches: 128,
-  outstanding: 20,
-  memory: 2 * 1024 * 1024 + 512 * 1024,
-  transactions: 10,
-  "transaction-nodes": 1024,
-  "node-permissions": 5,
-  "path-max": REL_PATH_MAX,
-  "node-size": 2048,
-};
-
-/** Soft limits only warn; only `memory` has one by default. */
-export const DEFAULT_SOFT: Readonly<Partial<Record<QuotaName, number>>> = {
-  memory: 2 * 1024 * 1024,
-};
-
-export function isQuotaName(name: string): name is QuotaName {
-  return (QUOTA_NAMES as readonly string[]).includes(name);
-}
-
 export type QuotaKind = "hard" | "soft";
 
+interface QuotaSpec {
+  /** What `xenstore-control quota` calls it (cx 4.17's names). */
+  readonly label: string;
+  readonly description: string;
+  readonly hard: number;
+  /** Soft limits only warn; only `memory` has one. */
+  readonly soft?: number;
+}
+
+/** The one table of quotas: defaults, names and descriptions. */
+export const QUOTAS: Readonly<Record<QuotaName, QuotaSpec>> = {
+  nodes: { label: "nodes", description: "Nodes per domain", hard: 1000 },
+  watches: { label: "watches", description: "Watches per domain", hard: 128 },
+  outstanding: { label: "outstanding", description: "Outstanding requests per domain", hard: 20 },
+  memory: { label: "memory", description: "Total Xenstore memory per domain", hard: 2 * 1024 * 1024 + 512 * 1024, soft: 2 * 1024 * 1024 },
+  transactions: { label: "transactions", description: "Transactions per domain", hard: 10 },
+  "transaction-nodes": { label: "transaction-nodes", description: "Max. number of accessed nodes per transaction", hard: 1024 },
+  "node-permissions": { label: "permissions", description: "Max. number of permissions per node", hard: 5 },
+  "path-max": { label: "path-max", description: "Max. length of a node path", hard: REL_PATH_MAX },
+  "node-size": { label: "node-size", description: "Max. size of a node", hard: 2048 },
+};
+
+/** The order `xenstore-control quota` lists them in (cx 4.17 control.c). */
+export const CONTROL_ORDER: readonly QuotaName[] = [
+  "nodes",
+  "watches",
+  "transactions",
+  "outstanding",
+  "transaction-nodes",
+  "memory",
+  "node-size",
+  "path-max",
+  "node-permissions",
+];
+
+export function isQuotaName(name: string): name is QuotaName {
+  return Object.hasOwn(QUOTAS, name);
+}
+
+/** Does this quota exist in that kind (soft quotas exist only for memory)? */
+export function quotaExists(name: QuotaName, kind: QuotaKind): boolean {
+  return kind === "hard" || QUOTAS[name].soft !== undefined;
+}
+
+/**
+ * A quota named on the wire or the command line: `soft-` selects the soft
+ * limit; `aliases` also accepts the control labels (`permissions`), as
+ * `-Q` does. Null for an unknown name.
+ */
+export function parseQuotaName(raw: string, kind: QuotaKind = "hard", aliases = false): { name: QuotaName; kind: QuotaKind } | null {
+  let name = raw;
+  let k = kind;
+  if (name.startsWith("soft-")) {
+    name = name.slice(5);
+    k = "soft";
+  }
+  if (aliases) name = Object.entries(QUOTAS).find(([, q]) => q.label === name)?.[0] ?? name;
+  if (!isQuotaName(name) || !quotaExists(name, k)) return null;
+  return { name, kind: k };
+}
+
+type Limits = Partial<Record<QuotaName, number>>;
+
 interface Overrides {
-  hard: Partial<Record<QuotaName, number>>;
-  soft: Partial<Record<QuotaName, number>>;
+  hard: Limits;
+  soft: Limits;
+}
+
+function defaults(kind: QuotaKind): Limits {
+  const out: Limits = {};
+  for (const n of QUOTA_NAMES) {
+    const v = kind === "hard" ? QUOTAS[n].hard : QUOTAS[n].soft;
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
 }
 
 export class Quotas {
-  readonly hard: Record<QuotaName, number> = { ...DEFAULT_HARD };
-  readonly soft: Partial<Record<QuotaName, number>> = { ...DEFAULT_SOFT };
+  readonly hard = defaults("hard") as Record<QuotaName, number>;
+  readonly soft: Limits = defaults("soft");
   private readonly perDomain = new Map<number, Overrides>();
-
-  /** Does this quota exist in that kind (soft quotas exist only for memory)? */
-  exists(name: QuotaName, kind: QuotaKind): boolean {
-    return kind === "hard" || this.soft[name] !== undefined;
-  }
 
   /** Effective limit for a domain (0: unlimited). */
   limit(name: QuotaName, domid: number | null = null, kind: QuotaKind = "hard"): number {
@@ -86,12 +121,16 @@ export class Quotas {
       else this.soft[name] = value;
       return;
     }
+    this.overrides(domid)[kind][name] = value;
+  }
+
+  private overrides(domid: number): Overrides {
     let o = this.perDomain.get(domid);
     if (!o) {
       o = { hard: {}, soft: {} };
       this.perDomain.set(domid, o);
     }
-    o[kind][name] = value;
+    return o;
   }
 
   /**
@@ -100,11 +139,7 @@ export class Quotas {
    * (Xen 4.22 semantics of SET_QUOTA without a domid).
    */
   snapshot(domid: number): void {
-    let o = this.perDomain.get(domid);
-    if (!o) {
-      o = { hard: {}, soft: {} };
-      this.perDomain.set(domid, o);
-    }
+    const o = this.overrides(domid);
     for (const n of QUOTA_NAMES) {
       o.hard[n] ??= this.hard[n];
       const soft = this.soft[n];
@@ -129,24 +164,38 @@ export class Quotas {
     return q !== 0 && value > q;
   }
 
-  /**
-   * Parse `-Q name=value` / `-q name=value` (also `soft-name`): returns an
-   * error message, or null after applying it.
-   */
-  applyOption(arg: string, kind: QuotaKind): string | null {
-    const eq = arg.indexOf("=");
-    if (eq < 0) return "quotas must be specified via <what>=<nb>";
-    let name = arg.slice(0, eq);
-    const text = arg.slice(eq + 1);
-    let k = kind;
-    if (name.startsWith("soft-")) {
-      name = name.slice(5);
-      k = "soft";
+  /** Apply a committed quota change (an unknown name has no effect, as in cx's migration stream). */
+  apply(e: Extract<Effect, { kind: "quota" }>): void {
+    if (!isQuotaName(e.name) || !quotaExists(e.name, e.level)) return;
+    this.set(e.name, e.value, e.domid, e.level);
+  }
+
+  /** Every setting, global then per domain, as state records. */
+  dump(): QuotaRecord[] {
+    const out: QuotaRecord[] = [];
+    const add = (domid: number | null, level: QuotaKind, limits: Limits): void => {
+      for (const n of QUOTA_NAMES) {
+        const value = limits[n];
+        if (value !== undefined) out.push({ type: RecordType.Quota, domid, level, name: n, value });
+      }
+    };
+    add(null, "hard", this.hard);
+    add(null, "soft", this.soft);
+    for (const [domid, o] of this.perDomain) {
+      add(domid, "hard", o.hard);
+      add(domid, "soft", o.soft);
     }
-    if (name === "permissions") name = "node-permissions";
-    if (!isQuotaName(name) || !this.exists(name, k)) return `unknown quota "${arg.slice(0, eq)}"`;
-    if (!/^\d+$/.test(text) || Number(text) > 0x7fffffff) return `invalid parameter value "${text}"`;
-    this.set(name, Number(text), null, k);
-    return null;
+    return out;
+  }
+
+  /** Replace every setting from dumped records (unknown names are ignored). */
+  restore(records: readonly QuotaRecord[]): void {
+    Object.assign(this.hard, defaults("hard"));
+    for (const n of QUOTA_NAMES) delete this.soft[n];
+    this.perDomain.clear();
+    for (const r of records) {
+      if (!isQuotaName(r.name) || !quotaExists(r.name, r.level)) continue;
+      this.set(r.name, r.value, r.domid, r.level);
+    }
   }
 }

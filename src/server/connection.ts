@@ -3,39 +3,26 @@
  * guest domain's connection. Holds its transactions and its queue of
  * outgoing replies and watch events; watches live in the shared registry.
  */
-import { encodePacket } from "../protocol/serializer.js";
 import { Op } from "../protocol/messages.js";
 import type { Principal } from "../store/perms.js";
 import type { Transaction } from "../transactions/transaction.js";
-
-/** Where a connection's bytes go. */
-export interface Transport {
-  /** Deliver bytes; false asks the daemon to stop reading this client until `drained`. */
-  write(data: Buffer): boolean;
-  /** Stop the client (protocol violation, release). */
-  close(): void;
-  /**
-   * Replies and events handed over but not yet consumed by the peer, for
-   * the `outstanding` quota (guest rings). Sockets leave this to `write`'s
-   * back-pressure signal.
-   */
-  outstanding?(): number;
-}
+import type { Transport } from "../transport/transport.js";
+import { OutputQueue } from "./output.js";
 
 export type ConnectionKind = "socket" | "domain";
 
-interface Outgoing {
-  readonly data: Buffer;
-  /** Watch events: their "path\0token" key, for duplicate suppression. */
-  readonly eventKey: string | null;
+/** Where a connection's rights come from (a guest's can change: SET_TARGET, -p). */
+export interface Rights {
+  privileged(domid: number): boolean;
+  target(domid: number): number | null;
 }
 
 export class Connection {
   readonly transactions = new Map<number, Transaction>();
   private nextTransactionId = 1;
-  private readonly queue: Outgoing[] = [];
-  /** Keys of the (non-special) watch events waiting in `queue`. */
-  private readonly queuedEvents = new Set<string>();
+  readonly output = new OutputQueue();
+  /** The transport took less than offered: the rest waits here until it drains. */
+  private full = false;
   closed = false;
 
   constructor(
@@ -43,8 +30,7 @@ export class Connection {
     readonly seq: number,
     readonly kind: ConnectionKind,
     readonly domid: number,
-    private readonly privilegedFn: () => boolean,
-    private readonly targetFn: () => number | null,
+    private readonly rights: Rights,
     private readonly transport: Transport,
     /** Connected to the read-only socket: modifying requests get EACCES. */
     readonly readonly = false,
@@ -53,13 +39,13 @@ export class Connection {
   private socketPrincipal: Principal | null = null;
 
   get principal(): Principal {
-    // A socket client is always dom0; a guest's rights can change (SET_TARGET, -p).
+    // A socket client is always dom0.
     if (this.kind === "socket") return (this.socketPrincipal ??= { domid: this.domid, privileged: true, target: null });
-    return { domid: this.domid, privileged: this.privilegedFn(), target: this.targetFn() };
+    return { domid: this.domid, privileged: this.rights.privileged(this.domid), target: this.rights.target(this.domid) };
   }
 
   get privileged(): boolean {
-    return this.privilegedFn();
+    return this.kind === "socket" || this.rights.privileged(this.domid);
   }
 
   /** Home directory for relative paths: socket clients are dom0. */
@@ -76,71 +62,64 @@ export class Connection {
     }
   }
 
-  queueReply(type: number, reqId: number, txId: number, payload: Buffer | string): void {
-    this.queue.push({ data: encodePacket(type, reqId, txId, payload), eventKey: null });
+  /** The next transaction id to try (state dump). */
+  get transactionCursor(): number {
+    return this.nextTransactionId;
+  }
+
+  set transactionCursor(id: number) {
+    this.nextTransactionId = id >>> 0;
+  }
+
+  queueReply(type: number, reqId: number, txId: number, payload: Buffer): void {
+    this.output.reply(type, reqId, txId, payload);
   }
 
   /**
    * Queue the watch event `path\0token`, unless an identical one is still
    * waiting to be sent (cx drops such duplicates, except `@` special
-   * events). Returns the packet queued, or null when dropped.
+   * events). Returns whether it was queued.
    */
-  queueEvent(key: string, special: boolean): Buffer | null {
-    if (!special) {
-      if (this.queuedEvents.has(key)) return null;
-      this.queuedEvents.add(key);
-    }
-    const data = encodePacket(Op.WATCH_EVENT, 0, 0, `${key}\0`);
-    this.queue.push({ data, eventKey: special ? null : key });
-    return data;
+  queueEvent(key: string, special: boolean, deadline = 0): boolean {
+    return this.output.event(key, special, deadline, Op.WATCH_EVENT);
   }
-
-  /** Replies and events not yet consumed by the peer (outstanding quota). */
-  outstanding(): number {
-    return this.queue.length + (this.transport.outstanding?.() ?? 0);
-  }
-
-  /** Replies and events waiting in our queue. */
-  get pending(): number {
-    return this.queue.length;
-  }
-
-  /** The transport asked us to wait for it to drain: output stays queued here (and deduplicated). */
-  private blocked = false;
 
   /**
-   * Hand everything queued to the transport; false if it wants us to slow
-   * down. While it does, output stays in our queue, where a duplicate event
-   * is still suppressed, as cx suppresses it in its output list.
+   * Hand what is queued to the transport, as much as it takes. While it is
+   * full, output stays in our queue, where a duplicate event is still
+   * suppressed, as cx suppresses it in its output list.
    */
-  flush(): boolean {
+  flush(): void {
     if (this.closed) {
-      this.discardOutput();
-      return true;
+      this.output.clear();
+      return;
     }
-    if (this.blocked) return false;
-    this.queuedEvents.clear();
-    if (this.queue.length === 0) return true;
-    const data = this.queue.length === 1 ? this.queue[0]!.data : Buffer.concat(this.queue.map((o) => o.data));
-    this.queue.length = 0;
-    this.blocked = !this.transport.write(data);
-    return !this.blocked;
+    while (!this.full && this.output.bytes > 0) {
+      const data = this.output.peek();
+      const taken = this.transport.write(data);
+      this.output.consume(taken);
+      if (taken < data.length) this.full = true;
+    }
   }
 
   /** Is the transport full (output held here until it drains)? */
   get writeBlocked(): boolean {
-    return this.blocked;
+    return this.full;
   }
 
   /** The transport has drained: output may flow again. */
   unblock(): void {
-    this.blocked = false;
+    this.full = false;
+  }
+
+  /** Stop or resume delivering input. */
+  setReceiving(on: boolean): void {
+    this.transport.setReceiving?.(on);
   }
 
   /** Drop everything queued (connection reset). */
   discardOutput(): void {
-    this.queue.length = 0;
-    this.queuedEvents.clear();
+    this.output.clear();
   }
 
   close(): void {

@@ -2,12 +2,14 @@
  * The request table (cx `wire_funcs`): which handler serves each message
  * type, whether it needs the control domain, whether it ignores the
  * transaction id, and whether the read-only socket may send it. Checks run
- * in cx's order: unknown type, privilege, transaction id, then the handler.
+ * in cx's order: unknown type, privilege, transaction id, then the handler,
+ * which gets the arguments already decoded.
  */
-import { Op, XsError, type Packet } from "../protocol/messages.js";
+import { opName, XsError, type Packet } from "../protocol/messages.js";
+import { Op } from "../protocol/messages.js";
+import { decodeArgs, isRequestOp, type RequestArgs, type RequestOp } from "../protocol/requests.js";
 import { DirectView } from "../transactions/view.js";
 import type { Connection } from "./connection.js";
-import type { Core } from "./core.js";
 import { control } from "./ops/control.js";
 import { getDomainPath, getFeature, introduce, isDomainIntroduced, release, resume, setFeature, setTarget } from "./ops/domains.js";
 import { directory, directoryPart, getPerms, mkdir, read, rm, setPerms, write } from "./ops/nodes.js";
@@ -15,9 +17,10 @@ import { getQuota, setQuota } from "./ops/quota.js";
 import { transactionEnd, transactionStart } from "./ops/transactions.js";
 import { resetWatches, unwatch, watch } from "./ops/watches.js";
 import type { Request } from "./request.js";
+import type { Services } from "./services.js";
 
-interface Entry {
-  readonly handler: (req: Request) => Buffer;
+interface OpSpec<A> {
+  readonly handler: (req: Request, args: A) => Buffer;
   /** Control domain only (cx XS_FLAG_PRIV). */
   readonly priv?: boolean;
   /** Transaction id ignored (cx XS_FLAG_NOTID). */
@@ -26,7 +29,7 @@ interface Entry {
   readonly modifies?: boolean;
 }
 
-const TABLE: Partial<Record<number, Entry>> = {
+const TABLE: { readonly [K in RequestOp]: OpSpec<RequestArgs[K]> } = {
   [Op.CONTROL]: { handler: control, priv: true },
   [Op.DIRECTORY]: { handler: directory },
   [Op.READ]: { handler: read },
@@ -53,21 +56,36 @@ const TABLE: Partial<Record<number, Entry>> = {
   [Op.SET_QUOTA]: { handler: setQuota, priv: true, modifies: true },
 };
 
+/** A request with its arguments decoded (once: the pipeline and the handler share it). */
+export type DecodedRequest = { readonly [K in RequestOp]: { readonly op: K; readonly args: RequestArgs[K] } }[RequestOp];
+
+/** Decode a packet's arguments; null for a type no handler serves (ENOSYS). */
+export function decode(packet: Packet): DecodedRequest | null {
+  if (!isRequestOp(packet.type)) return null;
+  const op: RequestOp = packet.type;
+  return { op, args: decodeArgs(op, packet.payload) } as DecodedRequest;
+}
+
 /** Run one request; returns the reply payload or throws XsError. */
-export function dispatch(core: Core, conn: Connection, packet: Packet): Buffer {
-  const entry = TABLE[packet.type];
-  if (!entry) throw new XsError("ENOSYS");
-  if (entry.modifies && conn.readonly) throw new XsError("EACCES");
-  if (entry.priv && !conn.privileged) throw new XsError("EACCES");
+export function dispatch(svc: Services, conn: Connection, packet: Packet, decoded: DecodedRequest | null): Buffer {
+  if (!decoded) throw new XsError("ENOSYS");
+  return run(svc, conn, packet, decoded.op, decoded.args);
+}
+
+function run<K extends RequestOp>(svc: Services, conn: Connection, packet: Packet, op: K, args: RequestArgs[K]): Buffer {
+  const spec: OpSpec<RequestArgs[K]> = TABLE[op];
+  if (spec.modifies && conn.readonly) throw new XsError("EACCES");
+  if (spec.priv && !conn.privileged) throw new XsError("EACCES");
   let tx = null;
-  if (!entry.noTx && packet.txId !== 0) {
+  if (!spec.noTx && packet.txId !== 0) {
     tx = conn.transactions.get(packet.txId) ?? null;
     if (!tx) throw new XsError("ENOENT");
   }
   const principal = conn.principal;
-  const direct = tx ? null : new DirectView(core.store, principal);
-  const req: Request = { core, conn, packet, payload: packet.payload, view: tx ?? direct!, tx, principal };
-  const reply = entry.handler(req);
-  direct?.finish();
+  const direct = tx ? null : new DirectView(svc.store, principal);
+  const meta = { domid: conn.domid, conn: conn.seq, op: opName(op), txId: packet.txId };
+  const req: Request = { svc, conn, packet, view: tx ?? direct!, tx, principal, meta };
+  const reply = spec.handler(req, args);
+  direct?.finish(meta);
   return reply;
 }

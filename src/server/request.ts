@@ -7,19 +7,23 @@ import { XsError, type Packet, type XsErrno } from "../protocol/messages.js";
 import type { Node } from "../store/node.js";
 import { absolutize, isValidNodePath, parentOf } from "../store/path.js";
 import { permFor, type Principal } from "../store/perms.js";
+import type { QuotaName } from "../quota/quotas.js";
+import type { CommitMeta } from "../store/store.js";
 import type { Transaction } from "../transactions/transaction.js";
 import { EXISTS, type TreeView } from "../transactions/view.js";
+import type { EventAccess } from "../watches/events.js";
 import type { Connection } from "./connection.js";
-import type { Core, EventAccess } from "./core.js";
+import type { Services } from "./services.js";
 
 export interface Request {
-  readonly core: Core;
+  readonly svc: Services;
   readonly conn: Connection;
   readonly packet: Packet;
-  readonly payload: Buffer;
   readonly view: TreeView;
   readonly tx: Transaction | null;
   readonly principal: Principal;
+  /** Who this request's commits are recorded as. */
+  readonly meta: CommitMeta;
 }
 
 export function fail(errno: XsErrno): never {
@@ -51,8 +55,18 @@ export function nodePath(req: Request, raw: string | null): string {
   return path;
 }
 
+/** Has an unprivileged caller reached quota `name` with `value`? Quotas never bind privileged callers. */
+export function quotaReached(req: Request, name: QuotaName, value: number): boolean {
+  return !req.principal.privileged && req.svc.quotas.reached(name, req.conn.domid, value);
+}
+
+/** Is `value` beyond quota `name` for an unprivileged caller? */
+export function quotaExceeded(req: Request, name: QuotaName, value: number): boolean {
+  return !req.principal.privileged && req.svc.quotas.exceeded(name, req.conn.domid, value);
+}
+
 export function pathMax(req: Request): number {
-  const q = req.principal.privileged ? req.core.quotas.hard["path-max"] : req.core.quotas.limit("path-max", req.conn.domid);
+  const q = req.principal.privileged ? req.svc.quotas.hard["path-max"] : req.svc.quotas.limit("path-max", req.conn.domid);
   return q === 0 ? Number.MAX_SAFE_INTEGER : q;
 }
 

@@ -157,16 +157,16 @@ interface Leaf {
 interface Bitmap {
   readonly kind: 0;
   readonly bitmap: number;
-  readonly entries: readonly Entry[];
+  readonly entries: readonly HamtEntry[];
 }
 interface Collision {
   readonly kind: 1;
   readonly hash: number;
   readonly leaves: readonly Leaf[];
 }
-type Entry = Leaf | Bitmap | Collision;
+type HamtEntry = Leaf | Bitmap | Collision;
 
-function isInner(e: Entry): e is Bitmap | Collision {
+function isInner(e: HamtEntry): e is Bitmap | Collision {
   return (e as Bitmap).kind !== undefined;
 }
 
@@ -207,7 +207,7 @@ class LargeChildren implements Children {
 
   private leaf(name: string): Leaf | undefined {
     const h = hashOf(name);
-    let e: Entry = this.root;
+    let e: HamtEntry = this.root;
     let shift = 0;
     for (;;) {
       if (!isInner(e)) return e.node.name === name ? e : undefined;
@@ -269,7 +269,7 @@ class LargeChildren implements Children {
   }
 }
 
-function collect(e: Entry, out: Leaf[]): void {
+function collect(e: HamtEntry, out: Leaf[]): void {
   if (!isInner(e)) out.push(e);
   else if (e.kind === 1) out.push(...e.leaves);
   else for (const c of e.entries) collect(c, out);
@@ -280,7 +280,7 @@ function leafHash(e: Leaf | Collision): number {
 }
 
 /** A subtree holding `a` and the new leaf `b`, whose hashes agree below `shift`. */
-function pair(a: Leaf | Collision, ha: number, b: Leaf, hb: number, shift: number): Entry {
+function pair(a: Leaf | Collision, ha: number, b: Leaf, hb: number, shift: number): HamtEntry {
   if (ha === hb) return { kind: 1, hash: hb, leaves: isInner(a) ? [...a.leaves, b] : [a, b] };
   const ia = (ha >>> shift) & 31;
   const ib = (hb >>> shift) & 31;
@@ -288,7 +288,7 @@ function pair(a: Leaf | Collision, ha: number, b: Leaf, hb: number, shift: numbe
   return { kind: 0, bitmap: (1 << ia) | (1 << ib), entries: ia < ib ? [a, b] : [b, a] };
 }
 
-function insert(e: Entry, leaf: Leaf, h: number, shift: number): Entry {
+function insert(e: HamtEntry, leaf: Leaf, h: number, shift: number): HamtEntry {
   if (!isInner(e)) return e.node.name === leaf.node.name ? leaf : pair(e, leafHash(e), leaf, h, shift);
   if (e.kind === 1) {
     if (e.hash !== h) return pair(e, e.hash, leaf, h, shift);
@@ -310,7 +310,7 @@ function insert(e: Entry, leaf: Leaf, h: number, shift: number): Entry {
 }
 
 /** Remove `name`; the replacement entry, or null when nothing is left. */
-function remove(e: Entry, name: string, h: number, shift: number): Entry | null {
+function remove(e: HamtEntry, name: string, h: number, shift: number): HamtEntry | null {
   if (!isInner(e)) return e.node.name === name ? null : e;
   if (e.kind === 1) {
     const leaves = e.leaves.filter((l) => l.node.name !== name);
@@ -335,3 +335,34 @@ function remove(e: Entry, name: string, h: number, shift: number): Entry | null 
 }
 
 export const EMPTY_CHILDREN: Children = new SmallChildren([], 0);
+
+/** A node's children, or an empty map to add to. */
+export function childrenOf(node: Node): Children {
+  return node.children ?? EMPTY_CHILDREN;
+}
+
+/** Children holding `nodes` in that order, built at once (state restore); null when there are none. */
+export function childrenFrom(nodes: readonly Node[]): Children | null {
+  if (nodes.length === 0) return null;
+  if (nodes.length > SMALL_MAX) return LargeChildren.from(nodes);
+  const slots: Slot[] = [];
+  for (const n of nodes) {
+    const leaf = n.children === null;
+    slots.push(n.name, leaf ? n.value : n, leaf ? n.perms : null);
+  }
+  // slice: an exact-size copy, without the spare capacity push leaves.
+  return new SmallChildren(slots.slice(), ++versionCounter);
+}
+
+/**
+ * The last listing generation handed out (DIRECTORY_PART's generation).
+ * A restored daemon continues above the dumped value, so a client paging
+ * through a listing across a restore sees the generation change.
+ */
+export function listingGeneration(): number {
+  return versionCounter;
+}
+
+export function continueListingGenerations(above: number): void {
+  if (versionCounter < above) versionCounter = above;
+}

@@ -6,8 +6,8 @@
  * Names are interned: thousands of guests have the same "name", "domid",
  * "state" nodes.
  */
-import { EMPTY_CHILDREN, type Children } from "./children.js";
-import type { Perms } from "./perms.js";
+import type { Children } from "./children.js";
+import { Perms } from "./perms.js";
 
 const interned = new Map<string, string>();
 const INTERN_MAX_LENGTH = 64;
@@ -21,6 +21,17 @@ export function intern(name: string): string {
   // Bounded: a guest inventing names cannot grow the table without end.
   if (interned.size < INTERN_MAX_ENTRIES) interned.set(name, name);
   return name;
+}
+
+/** Fixed part of cx's stored node record (`struct xs_tdb_record_hdr`: generation, lengths). */
+const NODE_HEADER_SIZE = 24;
+
+/**
+ * The size cx gives a node record: header, one `struct xs_permissions` per
+ * ACL entry, the value and the NUL-terminated child names.
+ */
+export function nodeSize(permEntries: number, valueLength: number, listingLength: number): number {
+  return NODE_HEADER_SIZE + permEntries * Perms.ENTRY_SIZE + valueLength + listingLength;
 }
 
 export class Node {
@@ -53,15 +64,6 @@ export class Node {
     return this.children?.get(name);
   }
 
-  /** This node's children, or an empty map to add to. */
-  get kids(): Children {
-    return this.children ?? EMPTY_CHILDREN;
-  }
-
-  get childCount(): number {
-    return this.children ? this.children.size : 0;
-  }
-
   /** Whether the listing names NAME (without building the listing). */
   lists(name: string): boolean {
     return this.children ? this.children.has(name) : false;
@@ -82,9 +84,9 @@ export class Node {
     return this.children ? this.children.namesVersion : 0;
   }
 
-  /** Bytes C xenstored charges for this node (header, perms, value, child list). */
+  /** Bytes C xenstored charges for this node (node-size quota, memory accounting). */
   get size(): number {
-    return 24 + this.perms.entries.length * 8 + this.value.length + this.listing().length;
+    return nodeSize(this.perms.entries.length, this.value.length, this.listing().length);
   }
 }
 

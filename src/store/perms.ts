@@ -3,7 +3,7 @@
  * default access for everyone not listed (xenstore.txt "Permissions").
  */
 import { DOMID_ANY } from "../protocol/messages.js";
-import { strtol } from "../protocol/payload.js";
+import { strtol } from "../util/cparse.js";
 
 export const PERM_NONE = 0;
 export const PERM_READ = 1;
@@ -62,6 +62,19 @@ export class Perms {
       Perms.interned.set(key, p);
     }
     return p;
+  }
+
+  /** The ACL whose canonical text is `key` (state restore); null if `key` is not one. */
+  static fromKey(key: string): Perms | null {
+    const have = Perms.interned.get(key);
+    if (have) return have;
+    const entries: PermEntry[] = [];
+    for (const part of key.split(",")) {
+      const m = /^([nrwb])(\d{1,10})(!?)$/.exec(part);
+      if (!m || Number(m[2]) > 0xffffffff) return null;
+      entries.push({ id: Number(m[2]), perm: LETTERS.indexOf(m[1] as (typeof LETTERS)[number]), ignored: m[3] === "!" });
+    }
+    return Perms.of(entries);
   }
 
   /** Single-entry ACL `n<owner>`-style. */

@@ -1,157 +1,273 @@
 /**
- * The committed state: the current immutable root, its revision, a short
- * history of recent roots (kept for free by structural sharing), the ACLs
- * of the special `@` nodes, and how many nodes each domain owns.
+ * The committed state and its one commit point. A `Revision` is the tree
+ * root plus the ACLs of the special `@` nodes; every change of committed
+ * state, whatever its cause (a plain write, a transaction, a domain's
+ * release, a quota or domain setting), is one `commit(change, meta)`: it
+ * installs the new revision, applies the change's effects on the state kept
+ * outside the tree (domains, quotas), records who did what to which paths,
+ * and tells the listeners (watches, a log, history, metrics). Nothing else
+ * changes committed state.
  */
 import { DOMID_ANY } from "../protocol/messages.js";
-import { EMPTY_CHILDREN } from "./children.js";
+import { RecordType, StateFormatError, type NodeRecord, type SpecialRecord } from "../state/stream.js";
+import { childrenFrom, EMPTY_CHILDREN } from "./children.js";
 import { Node } from "./node.js";
+import { isValidNodePath, parentOf } from "./path.js";
 import { PERM_NONE, PERM_READ, Perms } from "./perms.js";
-import { lookup, type TreeEditor } from "./tree.js";
-
-export const SPECIAL_PATHS = ["@introduceDomain", "@releaseDomain"] as const;
+import { recount, Tallies } from "./tallies.js";
+import { lookup, type PathChange, type TreeEditor } from "./tree.js";
+import { walkTree } from "./walk.js";
 
 export interface Revision {
   readonly revision: number;
   readonly root: Node;
+  readonly specials: ReadonlyMap<string, Perms>;
 }
+
+/**
+ * A change of the state kept outside the tree, carried by a commit so that
+ * the commit record says everything that changed (plain data: the modules
+ * owning that state apply it).
+ */
+export type Effect =
+  | { readonly kind: "introduce"; readonly domid: number; readonly mfn: string; readonly port: number }
+  | { readonly kind: "release"; readonly domid: number }
+  | { readonly kind: "features"; readonly domid: number; readonly features: number }
+  | { readonly kind: "target"; readonly domid: number; readonly target: number }
+  | { readonly kind: "shutdown"; readonly domid: number; readonly shutdown: boolean }
+  | {
+      readonly kind: "quota";
+      /** null: the global setting. */
+      readonly domid: number | null;
+      readonly name: string;
+      readonly level: "hard" | "soft";
+      readonly value: number;
+    };
+
+export interface Change {
+  /** Tree edits, made on the current root. */
+  readonly editor?: TreeEditor | undefined;
+  /** The special nodes' ACLs after the change. */
+  readonly specials?: ReadonlyMap<string, Perms> | undefined;
+  readonly effects?: readonly Effect[] | undefined;
+}
+
+/** Who made a commit and through which request. */
+export interface CommitMeta {
+  readonly domid: number;
+  /** The connection's sequence number; 0 for the daemon's own changes (a domain's death). */
+  readonly conn: number;
+  /** The request type's name, or the daemon's reason ("domain-death"). */
+  readonly op: string;
+  readonly txId: number;
+}
+
+export interface CommitRecord extends CommitMeta {
+  readonly revision: number;
+  /** Milliseconds since the epoch. */
+  readonly time: number;
+  readonly changes: readonly PathChange[];
+  readonly effects: readonly Effect[];
+  readonly before: Revision;
+  readonly after: Revision;
+}
+
+export type CommitListener = (record: CommitRecord) => void;
 
 export interface StoreOptions {
   /** The control domain, owner of the initial tree. */
   privDomid?: number;
-  /** How many past roots to keep reachable. */
+  /** How many past revisions to keep reachable (they share structure). */
   historyLength?: number;
+  /** Applies effects to the modules that own that state (set by the composition root). */
+  applyEffect?: (effect: Effect) => void;
 }
 
 export class Store {
-  root: Node;
-  revision = 0;
+  private current: Revision;
   private readonly history: Revision[] = [];
   private readonly historyLength: number;
-  private readonly owned = new Map<number, number>();
-  /** Nodes whose ACL names each domain (besides the owner): zero means a release has nothing to strip. */
-  private readonly refs = new Map<number, number>();
-  /** ACLs of the special watch paths, which are not part of the tree. */
-  readonly specials = new Map<string, Perms>();
+  readonly tallies = new Tallies();
+  private readonly listeners: CommitListener[] = [];
+  private readonly applyEffect: (effect: Effect) => void;
 
   constructor(opts: StoreOptions = {}) {
     const priv = opts.privDomid ?? 0;
     this.historyLength = opts.historyLength ?? 64;
-    const perms = Perms.owned(priv);
-    // The tree C xenstored starts with: "/", "/tool", "/tool/xenstored".
-    const xenstored = new Node("xenstored", "", perms, null);
-    const tool = new Node("tool", "", perms, EMPTY_CHILDREN.set(xenstored));
-    this.root = new Node("", "", perms, EMPTY_CHILDREN.set(tool));
-    this.owned.set(priv, 3);
-    this.specials.set("@introduceDomain", perms);
+    this.applyEffect = opts.applyEffect ?? (() => {});
+    this.current = initialRevision(priv);
+    this.tallies.owned.set(priv, 3);
+    this.remember();
+  }
+
+  get root(): Node {
+    return this.current.root;
+  }
+
+  get revision(): number {
+    return this.current.revision;
+  }
+
+  get specials(): ReadonlyMap<string, Perms> {
+    return this.current.specials;
+  }
+
+  get head(): Revision {
+    return this.current;
+  }
+
+  get(path: string): Node | undefined {
+    return lookup(this.current.root, path);
+  }
+
+  /** Nodes currently owned by `domid`. */
+  ownedBy(domid: number): number {
+    return this.tallies.ownedBy(domid);
+  }
+
+  /** Nodes whose ACL names `domid` in an entry after the owner's. */
+  referencing(domid: number): number {
+    return this.tallies.referencing(domid);
+  }
+
+  onCommit(listener: CommitListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Make `change` the committed state: one new revision. A change that
+   * changes nothing commits nothing (null).
+   */
+  commit(change: Change, meta: CommitMeta): CommitRecord | null {
+    const editor = change.editor?.changed ? change.editor : undefined;
+    const effects = change.effects ?? [];
+    if (!editor && !change.specials && effects.length === 0) return null;
+    // Installing a session begun on an older root would silently undo what
+    // was committed since: a programming error, never a client's.
+    if (editor && editor.base !== this.current.root) throw new Error("commit of an editor session based on a stale root");
+    const before = this.current;
+    this.current = {
+      revision: before.revision + 1,
+      root: editor ? editor.root : before.root,
+      specials: change.specials ?? before.specials,
+    };
+    if (editor) this.tallies.apply(editor);
+    for (const e of effects) this.applyEffect(e);
+    this.remember();
+    const record: CommitRecord = {
+      ...meta,
+      revision: this.current.revision,
+      time: Date.now(),
+      changes: editor ? editor.changes : [],
+      effects,
+      before,
+      after: this.current,
+    };
+    for (const l of this.listeners) l(record);
+    return record;
+  }
+
+  private remember(): void {
+    this.history.push(this.current);
+    if (this.history.length > this.historyLength) this.history.shift();
+  }
+
+  /** A recent committed revision, if still retained. */
+  at(revision: number): Revision | undefined {
+    return this.history.find((r) => r.revision === revision);
+  }
+
+  /** The committed tree (parents before children, in listing order) and the special ACLs, as state records. */
+  dump(): (NodeRecord | SpecialRecord)[] {
+    const out: (NodeRecord | SpecialRecord)[] = [];
+    walkTree("/", this.current.root, {
+      enter(path, node) {
+        out.push({ type: RecordType.Node, path, value: node.value, acl: node.perms.key });
+      },
+    });
+    for (const [name, perms] of this.current.specials) out.push({ type: RecordType.Special, name, acl: perms.key });
+    return out;
+  }
+
+  /**
+   * Replace the whole committed state from dumped records: the tallies are
+   * recounted from the tree, the retained history starts again here.
+   */
+  restore(revision: number, records: readonly (NodeRecord | SpecialRecord)[]): void {
+    const specials = new Map<string, Perms>();
+    const nodes: NodeRecord[] = [];
+    for (const r of records) {
+      if (r.type === RecordType.Special) specials.set(r.name, aclOf(r.acl));
+      else nodes.push(r);
+    }
+    this.current = { revision, root: buildTree(nodes), specials };
+    this.history.length = 0;
+    this.remember();
+    this.tallies.reset(recount(this.current.root));
+  }
+}
+
+function aclOf(key: string): Perms {
+  const perms = Perms.fromKey(key);
+  if (!perms) throw new StateFormatError(`bad ACL "${key}"`);
+  return perms;
+}
+
+/** Build a tree bottom-up from nodes listed parents first (one pass, no path copying). */
+function buildTree(records: readonly NodeRecord[]): Node {
+  interface Open {
+    readonly path: string;
+    readonly record: NodeRecord;
+    readonly kids: Node[];
+    readonly names: Set<string>;
+  }
+  const close = (o: Open): Node => {
+    const name = o.path === "/" ? "" : o.path.slice(o.path.lastIndexOf("/") + 1);
+    return new Node(name, o.record.value, aclOf(o.record.acl), childrenFrom(o.kids));
+  };
+  if (records[0]?.path !== "/") throw new StateFormatError("the tree does not start at /");
+  const stack: Open[] = [];
+  for (const r of records) {
+    if (r.path !== "/") {
+      if (!isValidNodePath(r.path, Number.MAX_SAFE_INTEGER)) throw new StateFormatError(`bad node path "${r.path}"`);
+      const parent = parentOf(r.path);
+      while (stack.length && stack[stack.length - 1]!.path !== parent) {
+        const done = stack.pop()!;
+        stack[stack.length - 1]?.kids.push(close(done));
+      }
+      if (!stack.length) throw new StateFormatError(`node "${r.path}" comes before its parent`);
+      const names = stack[stack.length - 1]!.names;
+      const name = r.path.slice(r.path.lastIndexOf("/") + 1);
+      if (names.has(name)) throw new StateFormatError(`node "${r.path}" twice`);
+      names.add(name);
+    } else if (stack.length) {
+      throw new StateFormatError("the root twice");
+    }
+    stack.push({ path: r.path, record: r, kids: [], names: new Set() });
+  }
+  while (stack.length > 1) {
+    const done = stack.pop()!;
+    stack[stack.length - 1]!.kids.push(close(done));
+  }
+  return close(stack[0]!);
+}
+
+function initialRevision(priv: number): Revision {
+  const perms = Perms.owned(priv);
+  // The tree C xenstored starts with: "/", "/tool", "/tool/xenstored".
+  const xenstored = new Node("xenstored", "", perms, null);
+  const tool = new Node("tool", "", perms, EMPTY_CHILDREN.set(xenstored));
+  const root = new Node("", "", perms, EMPTY_CHILDREN.set(tool));
+  const specials = new Map<string, Perms>([
+    ["@introduceDomain", perms],
     // Since Xen 4.22 every domain may watch @releaseDomain (DOMID_ANY read).
-    this.specials.set(
+    [
       "@releaseDomain",
       Perms.of([
         { id: priv, perm: PERM_NONE, ignored: false },
         { id: DOMID_ANY, perm: PERM_READ, ignored: false },
       ]),
-    );
-    this.remember();
-  }
-
-  get(path: string): Node | undefined {
-    return lookup(this.root, path);
-  }
-
-  /** Nodes currently owned by `domid`. */
-  ownedBy(domid: number): number {
-    return this.owned.get(domid) ?? 0;
-  }
-
-  /** Nodes whose ACL names `domid` in an entry after the owner's. */
-  referencing(domid: number): number {
-    return this.refs.get(domid) ?? 0;
-  }
-
-  /** The tallies themselves (domids with a non-zero count), for checks. */
-  tallies(): { owned: ReadonlyMap<number, number>; refs: ReadonlyMap<number, number> } {
-    return { owned: this.owned, refs: this.refs };
-  }
-
-  /** Install the result of an editor session as the new committed root. */
-  commit(editor: TreeEditor): number {
-    if (!editor.changed) return this.revision;
-    // Installing a session begun on an older root would silently undo what
-    // was committed since: a programming error, never a client's.
-    if (editor.base !== this.root) throw new Error("commit of an editor session based on a stale root");
-    this.root = editor.root;
-    apply(this.owned, editor.ownerDeltas);
-    apply(this.refs, editor.refDeltas);
-    this.revision++;
-    this.remember();
-    return this.revision;
-  }
-
-  private remember(): void {
-    this.history.push({ revision: this.revision, root: this.root });
-    if (this.history.length > this.historyLength) this.history.shift();
-  }
-
-  /** A recent committed root by revision, if still retained. */
-  at(revision: number): Revision | undefined {
-    return this.history.find((r) => r.revision === revision);
-  }
-
-  /** Revisions currently retained, oldest first. */
-  retained(): readonly Revision[] {
-    return this.history;
-  }
-
-  /** Total number of nodes in the tree (walks it; for checks and tests). */
-  countNodes(): number {
-    let n = 0;
-    const stack: Node[] = [this.root];
-    while (stack.length) {
-      const node = stack.pop()!;
-      n++;
-      if (node.children) stack.push(...node.children.nodes());
-    }
-    return n;
-  }
-
-  /** Recount ownership from the tree; used by `CONTROL check`. */
-  recountRefs(): Map<number, number> {
-    const counts = new Map<number, number>();
-    const stack: Node[] = [this.root];
-    while (stack.length) {
-      const node = stack.pop()!;
-      for (const d of node.perms.referenced) counts.set(d, (counts.get(d) ?? 0) + 1);
-      if (node.children) stack.push(...node.children.nodes());
-    }
-    return counts;
-  }
-
-  /** Recount ownership from the tree; used by `CONTROL check`. */
-  recount(): Map<number, number> {
-    const counts = new Map<number, number>();
-    const stack: Node[] = [this.root];
-    while (stack.length) {
-      const node = stack.pop()!;
-      counts.set(node.perms.owner, (counts.get(node.perms.owner) ?? 0) + 1);
-      if (node.children) stack.push(...node.children.nodes());
-    }
-    return counts;
-  }
-
-  /** Replace the tallies (after a recount found them wrong). */
-  resetOwnership(counts: Map<number, number>, refs: Map<number, number>): void {
-    this.owned.clear();
-    for (const [d, n] of counts) this.owned.set(d, n);
-    this.refs.clear();
-    for (const [d, n] of refs) this.refs.set(d, n);
-  }
-}
-
-function apply(tally: Map<number, number>, deltas: ReadonlyMap<number, number>): void {
-  for (const [domid, delta] of deltas) {
-    const n = (tally.get(domid) ?? 0) + delta;
-    if (n === 0) tally.delete(domid);
-    else tally.set(domid, n);
-  }
+    ],
+  ]);
+  return { revision: 0, root, specials };
 }

@@ -3,12 +3,14 @@
  * changes to a root by path copying: each change rebuilds the nodes on one
  * path and shares everything else, so its cost is bounded by the path
  * length, not the store size. It also tallies, per owner domain, how many
- * nodes were created and removed (quota accounting).
+ * nodes were created and removed (quota accounting), and records which
+ * paths changed and how, for the commit record.
  */
-import { EMPTY_CHILDREN } from "./children.js";
+import { childrenOf, EMPTY_CHILDREN } from "./children.js";
 import { Node } from "./node.js";
 import { childPath, components } from "./path.js";
 import type { Perms, Principal } from "./perms.js";
+import { walkTree } from "./walk.js";
 
 export function lookup(root: Node, path: string): Node | undefined {
   if (path === "/") return root;
@@ -40,26 +42,12 @@ export interface RemovedNode {
   readonly parentPerms: Perms;
 }
 
-/** Iterate a subtree depth-first without recursion (deep trees must not exhaust the stack). */
-export function walkPostOrder(path: string, node: Node, parentPerms: Perms, visit: (r: RemovedNode) => void): void {
-  interface Frame {
-    path: string;
-    node: Node;
-    parentPerms: Perms;
-    kids: readonly Node[];
-    next: number;
-  }
-  const stack: Frame[] = [{ path, node, parentPerms, kids: node.children ? node.children.nodes() : [], next: 0 }];
-  while (stack.length) {
-    const top = stack[stack.length - 1]!;
-    if (top.next < top.kids.length) {
-      const kid = top.kids[top.next++]!;
-      stack.push({ path: childPath(top.path, kid.name), node: kid, parentPerms: top.node.perms, kids: kid.children ? kid.children.nodes() : [], next: 0 });
-    } else {
-      stack.pop();
-      visit({ path: top.path, node: top.node, parentPerms: top.parentPerms });
-    }
-  }
+/** How a path changed in one commit. */
+export type ChangeKind = "created" | "value" | "perms" | "removed";
+
+export interface PathChange {
+  readonly path: string;
+  readonly kind: ChangeKind;
 }
 
 export class TreeEditor {
@@ -70,6 +58,12 @@ export class TreeEditor {
 
   /** The root this session started from. */
   readonly base: Node;
+  /**
+   * What changed, in the order it happened: each created node, value and
+   * ACL change, and each removed node (a removed subtree lists its nodes
+   * deepest first, as their removal events fire).
+   */
+  readonly changes: PathChange[] = [];
 
   constructor(public root: Node) {
     this.base = root;
@@ -109,7 +103,7 @@ export class TreeEditor {
     let cur = leaf;
     for (let i = depth - 1; i >= 0; i--) {
       const parent = spine[i]!;
-      cur = parent.withChildren(parent.kids.set(cur));
+      cur = parent.withChildren(childrenOf(parent).set(cur));
     }
     this.root = cur;
   }
@@ -135,7 +129,10 @@ export class TreeEditor {
     if (have === comps.length) {
       const node = spine[have]!;
       const next = update(node);
-      if (next !== node) this.rebuild(spine, have, next);
+      if (next !== node) {
+        this.rebuild(spine, have, next);
+        this.changes.push({ path, kind: "value" });
+      }
       return [];
     }
     const anchor = spine[have]!;
@@ -154,6 +151,7 @@ export class TreeEditor {
     }
     this.account(perms, created.length);
     this.rebuild(spine, have + 1, chain);
+    for (const p of created) this.changes.push({ path: p, kind: "created" });
     return created;
   }
 
@@ -169,9 +167,12 @@ export class TreeEditor {
     const node = spine[comps.length]!;
     const parent = spine[comps.length - 1]!;
     const removed: RemovedNode[] = [];
-    walkPostOrder(path, node, parent.perms, (r) => {
-      removed.push(r);
-      this.account(r.node.perms, -1);
+    walkTree(path, node, {
+      exit: (p, n, above) => {
+        removed.push({ path: p, node: n, parentPerms: (above ?? parent).perms });
+        this.account(n.perms, -1);
+        this.changes.push({ path: p, kind: "removed" });
+      },
     });
     const kids = parent.children!.delete(node.name);
     this.rebuild(spine, comps.length - 1, parent.withChildren(kids));
@@ -188,28 +189,43 @@ export class TreeEditor {
     if (old !== perms) {
       this.account(old, -1);
       this.account(perms, +1);
+      this.rebuild(spine, comps.length, node.withPerms(perms));
+      this.changes.push({ path, kind: "perms" });
     }
-    this.rebuild(spine, comps.length, node.withPerms(perms));
     return old;
   }
 
-  /** Rewrite every ACL in the tree through `f` (domain cleanup). */
+  /** Rewrite every ACL in the tree through `f` (domain cleanup); untouched subtrees stay shared. */
   mapPerms(f: (p: Perms) => Perms): void {
-    const map = (node: Node): Node => {
-      let children = node.children;
-      if (children) {
-        for (const kid of children.nodes()) {
-          const next = map(kid);
-          if (next !== kid) children = children.set(next);
+    // Post-order: a node is rebuilt once its children are, from their
+    // replacements (kept by path until their parent takes them).
+    const replaced = new Map<string, Node>();
+    let root = this.root;
+    walkTree("/", this.root, {
+      exit: (path, node, parent) => {
+        let children = node.children;
+        if (children) {
+          for (const kid of children.nodes()) {
+            const kidPath = childPath(path, kid.name);
+            const next = replaced.get(kidPath);
+            if (next) {
+              replaced.delete(kidPath);
+              children = children.set(next);
+            }
+          }
         }
-      }
-      const perms = f(node.perms);
-      if (perms !== node.perms) {
-        this.account(node.perms, -1);
-        this.account(perms, +1);
-      }
-      return node.withPerms(perms).withChildren(children);
-    };
-    this.root = map(this.root);
+        const perms = f(node.perms);
+        if (perms !== node.perms) {
+          this.account(node.perms, -1);
+          this.account(perms, +1);
+          this.changes.push({ path, kind: "perms" });
+        }
+        const next = node.withPerms(perms).withChildren(children);
+        if (next === node) return;
+        if (parent) replaced.set(path, next);
+        else root = next;
+      },
+    });
+    this.root = root;
   }
 }

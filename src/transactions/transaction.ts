@@ -18,11 +18,13 @@
  * it, and blind writes simply win.
  */
 import { XsError } from "../protocol/messages.js";
+import { childrenOf } from "../store/children.js";
 import { Node, OverlayNode } from "../store/node.js";
 import { baseName, childPath, parentOf } from "../store/path.js";
 import { permFor, type Perms, type Principal } from "../store/perms.js";
 import type { Store } from "../store/store.js";
 import { inheritedPerms, lookup, TreeEditor, type RemovedNode } from "../store/tree.js";
+import { walk } from "../store/walk.js";
 import { CHILDREN, EXISTS, PERMS, VALUE, type TreeView } from "./view.js";
 
 const enum Origin {
@@ -34,7 +36,7 @@ const enum Origin {
   Removed,
 }
 
-interface Entry {
+interface OverlayEntry {
   /** Committed node at first access (undefined: absent). */
   readonly base: Node | undefined;
   /** What the transaction sees now. */
@@ -60,7 +62,8 @@ interface Entry {
   exact: boolean;
 }
 
-type Op =
+/** One change in the transaction's write log, replayed at commit. */
+type LoggedChange =
   | { kind: "write"; path: string; value: string }
   | { kind: "mkdir"; path: string }
   | { kind: "rm"; path: string }
@@ -74,10 +77,12 @@ export interface CommitEvent {
   readonly oldPerms: Perms | undefined;
 }
 
-export interface CommitResult {
-  readonly revision: number;
-  readonly events: CommitEvent[];
-}
+/**
+ * Why a transaction cannot commit: a relied-on aspect of `path` changed
+ * (a hot node for contention management), or the view it showed was one the
+ * commit could not reproduce.
+ */
+export type Conflict = { readonly path: string } | { readonly doomed: true };
 
 export interface TransactionLimits {
   /** Max distinct nodes accessed, or 0 for unlimited (unprivileged callers only). */
@@ -86,30 +91,22 @@ export interface TransactionLimits {
 
 export class Transaction implements TreeView {
   readonly transactional = true;
-  private readonly entries = new Map<string, Entry>();
-  private readonly log: Op[] = [];
+  private readonly entries = new Map<string, OverlayEntry>();
+  private readonly log: LoggedChange[] = [];
   /** A failed step left the overlay unusable: commit answers ENOMEM (cx). */
   failed = false;
   /** The view has shown committed state the commit could not reproduce: EAGAIN. */
   doomed = false;
-  /** Revision current at TRANSACTION_START. */
-  readonly startRevision: number;
 
   constructor(
     readonly id: number,
     private readonly store: Store,
     readonly principal: Principal,
     private readonly limits: TransactionLimits,
-  ) {
-    this.startRevision = store.revision;
-  }
+  ) {}
 
+  /** Distinct nodes accessed by ops (the transaction-nodes quota). */
   private accessed = 0;
-
-  /** Number of distinct nodes accessed by ops (the transaction-nodes quota). */
-  get accessedNodes(): number {
-    return this.accessed;
-  }
 
   /**
    * Would the first access of `path` show committed state through a node
@@ -128,7 +125,7 @@ export class Transaction implements TreeView {
   }
 
   /** The path whose committed absence `e` depends on, or null when the transaction caused it. */
-  private absenceSource(path: string, e: Entry): string | null {
+  private absenceSource(path: string, e: OverlayEntry): string | null {
     if (e.removed || (e.origin === Origin.Created && e.base !== undefined)) return null;
     return path;
   }
@@ -138,7 +135,7 @@ export class Transaction implements TreeView {
    * access by an op (cx counts those against transaction-nodes), as
    * opposed to pinning done for consistency.
    */
-  private entry(path: string, counted = true): Entry {
+  private entry(path: string, counted = true): OverlayEntry {
     let e = this.entries.get(path);
     if (counted && !e?.counted) {
       if (this.limits.maxNodes > 0 && this.accessed >= this.limits.maxNodes) {
@@ -270,8 +267,8 @@ export class Transaction implements TreeView {
     }
   }
 
-  /** cx `queue_watches`, called by handlers where cx calls `fire_watches`. */
-  queueEvent(path: string, exact: boolean): void {
+  /** cx `queue_watches`, called by handlers where cx calls `fire_watches`: fire at commit. */
+  markEvent(path: string, exact: boolean): void {
     this.entry(path, false);
     this.queue(path, exact);
   }
@@ -284,7 +281,7 @@ export class Transaction implements TreeView {
   private setChild(parentPath: string, child: Node | undefined, name: string): void {
     const p = this.entries.get(parentPath)!;
     const view = p.view!;
-    const kids = view.kids;
+    const kids = childrenOf(view);
     // Once cx's listing and the child map disagree, the listing is kept apart.
     let order: string[] | null = view instanceof OverlayNode ? [...view.order] : null;
     let next: Node;
@@ -304,7 +301,7 @@ export class Transaction implements TreeView {
         // cx removes the first occurrence; a duplicate still stands in the listing.
         const at = order.indexOf(name);
         if (at >= 0) order.splice(at, 1);
-        if (order.includes(name)) next = next.withChildren(next.kids.set(new Node(name, "", view.perms, null)));
+        if (order.includes(name)) next = next.withChildren(childrenOf(next).set(new Node(name, "", view.perms, null)));
       }
     }
     if (next instanceof OverlayNode) next = new Node(next.name, next.value, next.perms, next.children);
@@ -388,21 +385,12 @@ export class Transaction implements TreeView {
   /**
    * Remove a subtree the way cx walks it inside a transaction: depth first
    * through each node's (overlay) child list, deleting a node after its
-   * children and unlinking it from its parent. A listed child that is gone,
-   * or a parent that does not list the node, is cx's "corrupt" case: EIO
-   * with whatever was already deleted staying deleted. Both arise only from
-   * an inconsistent view, so the transaction cannot commit either way.
+   * children and unlinking it from its parent. A parent that does not list
+   * the node is cx's "corrupt" case too (EIO).
    */
   remove(path: string): RemovedNode[] {
-    interface Frame {
-      path: string;
-      node: Node;
-      parentPerms: Perms;
-      names: readonly string[];
-      next: number;
-    }
     const removed: RemovedNode[] = [];
-    const drop = (e: Entry): void => {
+    const drop = (e: OverlayEntry): void => {
       e.view = undefined;
       e.origin = Origin.Removed;
       e.removed = true;
@@ -414,25 +402,14 @@ export class Transaction implements TreeView {
     const parentPath = parentOf(path);
     const root = this.get(path)!;
     this.observe(path, EXISTS | CHILDREN);
-    const stack: Frame[] = [{ path, node: root, parentPerms: this.get(parentPath)!.perms, names: root.childNames(), next: 0 }];
-    while (stack.length) {
-      const top = stack[stack.length - 1]!;
-      if (top.next < top.names.length) {
-        const p = childPath(top.path, top.names[top.next++]!);
-        const child = this.get(p);
-        this.observe(p, EXISTS | CHILDREN);
-        if (!child) {
-          this.doomed = true;
-          throw new XsError("EIO", `transaction view lists a missing child ${p}`);
-        }
-        stack.push({ path: p, node: child, parentPerms: top.node.perms, names: child.childNames(), next: 0 });
-        continue;
-      }
-      stack.pop();
-      removed.push({ path: top.path, node: top.node, parentPerms: top.parentPerms });
-      drop(this.entries.get(top.path)!);
-      if (stack.length) this.setChild(stack[stack.length - 1]!.path, undefined, baseName(top.path));
-    }
+    const parentPerms = this.get(parentPath)!.perms;
+    walk(path, root, (p, node) => this.listedChildren(p, node), {
+      exit: (p, node, above) => {
+        removed.push({ path: p, node, parentPerms: above ? above.perms : parentPerms });
+        drop(this.entries.get(p)!);
+        if (above) this.setChild(parentOf(p), undefined, baseName(p));
+      },
+    });
     // Nodes this view holds below the removed one without listing them
     // (they showed through later) stay visible, as in cx, but the commit
     // could not reproduce them.
@@ -445,6 +422,26 @@ export class Transaction implements TreeView {
     this.setChild(parentPath, undefined, baseName(path));
     this.log.push({ kind: "rm", path });
     return removed;
+  }
+
+  /**
+   * The children a removal walks: the names the view's listing holds, each
+   * looked up (a first access) only when the walk gets to it. A listed
+   * child that is gone is cx's "corrupt" case: EIO, with what was already
+   * deleted staying deleted; it arises only from an inconsistent view, so
+   * the transaction cannot commit either way.
+   */
+  private *listedChildren(path: string, node: Node): Iterator<readonly [string, Node]> {
+    for (const name of node.childNames()) {
+      const p = childPath(path, name);
+      const child = this.get(p);
+      this.observe(p, EXISTS | CHILDREN);
+      if (!child) {
+        this.doomed = true;
+        throw new XsError("EIO", `transaction view lists a missing child ${p}`);
+      }
+      yield [p, child];
+    }
   }
 
   setPerms(path: string, perms: Perms): Perms {
@@ -461,24 +458,24 @@ export class Transaction implements TreeView {
     return this.store.ownedBy(domid);
   }
 
-  /** Does every relied-on aspect still hold in the committed tree? */
-  conflicts(): string | null {
-    if (this.doomed) return "(the view showed committed nodes the commit could not reproduce)";
+  /** Does every relied-on aspect still hold in the committed tree? null when they all do. */
+  conflict(): Conflict | null {
+    if (this.doomed) return DOOMED;
     const root = this.store.root;
     for (const [path, e] of this.entries) {
       if (e.relied === 0) continue;
       const cur = lookup(root, path);
       if (cur === e.base) continue;
       const base = e.base;
-      if (e.relied & EXISTS && (cur === undefined) !== (base === undefined)) return path;
+      if (e.relied & EXISTS && (cur === undefined) !== (base === undefined)) return { path };
       if (!cur || !base) {
-        if (e.relied & (VALUE | PERMS | CHILDREN)) return path;
+        if (e.relied & (VALUE | PERMS | CHILDREN)) return { path };
         continue;
       }
-      if (e.relied & VALUE && cur.value !== base.value) return path;
-      if (e.relied & PERMS && cur.perms.visible !== base.perms.visible) return path;
-      if (e.checks && (permFor(this.principal, cur.perms) & e.checks) !== (permFor(this.principal, base.perms) & e.checks)) return path;
-      if (e.relied & CHILDREN && !cur.kids.sameNames(base.children)) return path;
+      if (e.relied & VALUE && cur.value !== base.value) return { path };
+      if (e.relied & PERMS && cur.perms.visible !== base.perms.visible) return { path };
+      if (e.checks && (permFor(this.principal, cur.perms) & e.checks) !== (permFor(this.principal, base.perms) & e.checks)) return { path };
+      if (e.relied & CHILDREN && !childrenOf(cur).sameNames(base.children)) return { path };
     }
     return null;
   }
@@ -517,11 +514,6 @@ export class Transaction implements TreeView {
     }
     return out;
   }
-
-  /** Paths this transaction relies on, with the aspects (for diagnostics and tests). */
-  reliance(): Map<string, number> {
-    const m = new Map<string, number>();
-    for (const [p, e] of this.entries) if (e.relied) m.set(p, e.relied);
-    return m;
-  }
 }
+
+const DOOMED: Conflict = { doomed: true };

@@ -9,7 +9,7 @@
  */
 import type { Node } from "../store/node.js";
 import type { Perms, Principal } from "../store/perms.js";
-import type { Store } from "../store/store.js";
+import type { CommitMeta, CommitRecord, Store } from "../store/store.js";
 import { lookup, TreeEditor, type RemovedNode } from "../store/tree.js";
 
 /** Aspects of a node an outcome can depend on. */
@@ -90,8 +90,8 @@ export class DirectView implements TreeView {
     return this.store.ownedBy(domid) + (this.session?.ownerDeltas.get(domid) ?? 0);
   }
 
-  /** Make this request's changes the committed state. */
-  finish(): void {
-    if (this.session) this.store.commit(this.session);
+  /** Make this request's changes the committed state (one commit, if it changed anything). */
+  finish(meta: CommitMeta): CommitRecord | null {
+    return this.session ? this.store.commit({ editor: this.session }, meta) : null;
   }
 }

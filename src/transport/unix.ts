@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import type { Core } from "../server/core.js";
+import type { Endpoint, Peer } from "./transport.js";
 
 export interface ListenerOptions {
   readonly: boolean;
@@ -22,7 +22,7 @@ export class UnixListener {
   private owned = false;
 
   constructor(
-    private readonly core: Core,
+    private readonly endpoint: Endpoint,
     readonly path: string | null,
     private readonly opts: ListenerOptions,
   ) {}
@@ -61,7 +61,7 @@ export class UnixListener {
       server.once("error", reject);
       server.listen(where, () => {
         server.off("error", reject);
-        server.on("error", (e) => this.core.log(`listener ${this.path ?? "fd"}: ${e.message}`));
+        server.on("error", (e) => this.endpoint.log(`listener ${this.path ?? "fd"}: ${e.message}`));
         resolve();
       });
     });
@@ -75,29 +75,43 @@ export class UnixListener {
       return;
     }
     this.sockets.add(socket);
-    const conn = this.core.connectSocket(
+    // Node buffers what one write hands it; after a write that fills the
+    // socket, we take nothing more until it drains (the daemon keeps it).
+    let full = false;
+    const peer: Peer = this.endpoint.connect(
+      { kind: "socket", domid: 0, readonly: this.opts.readonly },
       {
         write: (data) => {
-          if (socket.destroyed) return true;
-          const more = socket.write(data);
-          if (!more) socket.pause();
-          return more;
+          if (socket.destroyed) return data.length;
+          // Shutting down: everything goes to the socket, however full.
+          if (full && !this.closing) return 0;
+          if (!socket.write(data)) full = true;
+          return data.length;
+        },
+        setReceiving: (on) => {
+          if (this.closing || socket.destroyed) return;
+          if (on) socket.resume();
+          else socket.pause();
         },
         close: () => socket.destroy(),
       },
-      this.opts.readonly,
     );
-    socket.on("data", (chunk: Buffer) => this.core.receive(conn, chunk));
+    socket.on("data", (chunk: Buffer) => peer.received(chunk));
     socket.on("drain", () => {
       if (this.closing) return;
-      socket.resume();
-      this.core.drained(conn);
+      full = false;
+      peer.drained();
     });
     socket.on("error", () => socket.destroy());
     socket.on("close", () => {
       this.sockets.delete(socket);
-      this.core.disconnect(conn);
+      peer.closed();
     });
+  }
+
+  /** Stop accepting clients and serving input; output still goes out (the start of shutdown). */
+  quiesce(): void {
+    this.closing = true;
   }
 
   /**

@@ -87,6 +87,13 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
     return this.byOwner.get(owner) ?? [];
   }
 
+  /** Every watch, in registration order. */
+  all(): Watch<C>[] {
+    const out: Watch<C>[] = [];
+    for (const l of this.byOwner.values()) out.push(...l);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
   get size(): number {
     let n = 0;
     for (const l of this.byPath.values()) n += l.length;

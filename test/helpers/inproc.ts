@@ -1,5 +1,5 @@
 /**
- * In-process harness: a Core with fake transports, so a test sends one
+ * In-process harness: a daemon with fake transports, so a test sends one
  * request and synchronously gets back exactly the packets it produced, for
  * the requesting connection and every other one. Deterministic: no sockets,
  * no timers.
@@ -10,7 +10,8 @@ import { PacketParser } from "../../src/protocol/parser.js";
 import { encodePacket, joinStrings } from "../../src/protocol/serializer.js";
 import { Quotas } from "../../src/quota/quotas.js";
 import type { Connection } from "../../src/server/connection.js";
-import { Core, type CoreOptions } from "../../src/server/core.js";
+import type { Transport } from "../../src/transport/transport.js";
+import { Xenstored, type XenstoredOptions } from "../../src/server/xenstored.js";
 
 export interface Reply {
   type: number;
@@ -35,33 +36,38 @@ export class Probe {
   private readonly parser = new PacketParser(1 << 20);
   private nextReq = 1;
   closed = false;
-  /** Simulated "peer has not consumed" count, for outstanding-quota tests. */
-  unconsumed = 0;
-  consumeAutomatically = true;
+  /** The peer stopped reading: its transport takes nothing, output waits in the daemon. */
+  full = false;
   readonly conn: Connection;
 
   constructor(
-    readonly core: Core,
-    open: (t: { write(d: Buffer): boolean; close(): void; outstanding(): number }) => Connection,
+    readonly x: Xenstored,
+    open: (t: Transport) => Connection,
   ) {
     this.conn = open({
       write: (d) => {
-        const packets = this.parser.push(d).map(toReply);
-        this.received.push(...packets);
-        if (!this.consumeAutomatically) this.unconsumed += packets.length;
-        return true;
+        if (this.full) return 0;
+        this.received.push(...this.parser.push(d).map(toReply));
+        return d.length;
       },
       close: () => {
         this.closed = true;
       },
-      outstanding: () => this.unconsumed,
     });
+  }
+
+  /** The peer reads again: what waited in the daemon arrives. */
+  drain(): Reply[] {
+    const before = this.received.length;
+    this.full = false;
+    this.x.pipeline.drained(this.conn);
+    return this.received.slice(before);
   }
 
   /** Send raw bytes; returns what arrived on this connection as a result. */
   raw(bytes: Buffer): Reply[] {
     const before = this.received.length;
-    this.core.receive(this.conn, bytes);
+    this.x.pipeline.receive(this.conn, bytes);
     return this.received.slice(before);
   }
 
@@ -140,15 +146,15 @@ export function describe(r: Reply): string {
 }
 
 export interface Harness {
-  core: Core;
+  x: Xenstored;
   /** A dom0 Unix-socket client. */
   socket(readonly?: boolean): Probe;
   /** A guest domain's connection (introduces the domain first unless told not to). */
   domain(domid: number, opts?: { introduce?: boolean }): Probe;
 }
 
-export function harness(opts: Partial<CoreOptions> & { domains?: string } = {}): Harness {
-  const core = new Core({
+export function harness(opts: Partial<XenstoredOptions> & { domains?: string } = {}): Harness {
+  const x = new Xenstored({
     hypervisor: opts.hypervisor ?? new EmulatedHypervisor(opts.domains ?? null),
     quotas: opts.quotas ?? new Quotas(),
     // Replies here are synchronous; contention management defers some (see contention tests).
@@ -156,13 +162,17 @@ export function harness(opts: Partial<CoreOptions> & { domains?: string } = {}):
     ...opts,
   });
   return {
-    core,
-    socket: (readonly = false) => new Probe(core, (t) => core.connectSocket(t, readonly)),
+    x,
+    socket: (readonly = false) => new Probe(x, (t) => x.connect("socket", 0, t, readonly)),
     domain: (domid, o = {}) => {
-      if (o.introduce !== false && !core.domains.introduced(domid)) core.domains.introduce(domid, "0", 1);
-      return new Probe(core, (t) => core.connectDomain(domid, t));
+      // Recorded as introduced without INTRODUCE's reset and event.
+      if (o.introduce !== false && !x.domains.introduced(domid)) x.store.commit({ effects: [{ kind: "introduce", domid, mfn: "0", port: 1 }] }, HARNESS_META);
+      return new Probe(x, (t) => x.connect("domain", domid, t));
     },
   };
 }
+
+/** Commits the harness makes itself (introducing a test's domains). */
+const HARNESS_META = { domid: 0, conn: 0, op: "harness", txId: 0 };
 
 export { encodePacket, Op };

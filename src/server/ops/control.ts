@@ -3,19 +3,12 @@
  * cx 4.17 (tools/xenstore/xenstored_control.c), so operators' scripts see
  * the same text.
  */
-import { atoi, countStrings, splitStrings } from "../../protocol/payload.js";
-import type { QuotaKind, QuotaName } from "../../quota/quotas.js";
-import { checkStore, memoryOwnedBy } from "../../quota/accounting.js";
+import type { Strings } from "../../protocol/requests.js";
+import { memoryOwnedBy } from "../../quota/accounting.js";
+import { CONTROL_ORDER, QUOTAS, type QuotaKind, type QuotaName } from "../../quota/quotas.js";
+import { atoi } from "../../util/cparse.js";
 import { fail, ok, str, type Request } from "../request.js";
-
-/** Daemon-level actions CONTROL can trigger (trace file handling). */
-export interface ControlHooks {
-  logOn(): void;
-  logOff(): void;
-  setLogFile(path: string): void;
-  /** Write a memory report; false when there is nowhere to write it (EBADF). */
-  memReport(path: string | null): boolean;
-}
+import { commitQuota } from "./quota.js";
 
 interface Command {
   readonly pars: string;
@@ -25,54 +18,52 @@ interface Command {
   run(req: Request, args: string[]): Buffer;
 }
 
-const HARD: readonly [string, QuotaName, string][] = [
-  ["nodes", "nodes", "Nodes per domain"],
-  ["watches", "watches", "Watches per domain"],
-  ["transactions", "transactions", "Transactions per domain"],
-  ["outstanding", "outstanding", "Outstanding requests per domain"],
-  ["transaction-nodes", "transaction-nodes", "Max. number of accessed nodes per transaction"],
-  ["memory", "memory", "Total Xenstore memory per domain (error level)"],
-  ["node-size", "node-size", "Max. size of a node"],
-  ["path-max", "path-max", "Max. length of a node path"],
-  ["permissions", "node-permissions", "Max. number of permissions per node"],
-];
-const SOFT: readonly [string, QuotaName, string][] = [["memory", "memory", "Total Xenstore memory per domain (warning level)"]];
+/** The quotas `quota` and `quota-soft` show and set, in cx's order, with cx's labels. */
+function table(kind: QuotaKind): QuotaName[] {
+  return CONTROL_ORDER.filter((n) => kind === "hard" || QUOTAS[n].soft !== undefined);
+}
+
+/** cx marks the memory quota's two levels in its description. */
+function description(name: QuotaName, kind: QuotaKind): string {
+  const d = QUOTAS[name].description;
+  return name === "memory" ? `${d} (${kind === "hard" ? "error" : "warning"} level)` : d;
+}
 
 function pad(s: string, width: number, left = true): string {
   return left ? s.padEnd(width) : s.padStart(width);
 }
 
-function showQuotas(req: Request, table: typeof HARD, kind: QuotaKind): Buffer {
+function showQuotas(req: Request, kind: QuotaKind): Buffer {
   let out = "Quota settings:\n";
-  for (const [label, name, descr] of table) {
-    out += `${pad(label, 17)}: ${pad(String(req.core.quotas.limit(name, null, kind)), 8, false)} ${descr}\n`;
+  for (const name of table(kind)) {
+    out += `${pad(QUOTAS[name].label, 17)}: ${pad(String(req.svc.quotas.limit(name, null, kind)), 8, false)} ${description(name, kind)}\n`;
   }
   return str(out);
 }
 
-function setQuota(req: Request, args: string[], table: typeof HARD, kind: QuotaKind): Buffer {
+function setQuota(req: Request, args: string[], kind: QuotaKind): Buffer {
   if (args.length !== 2) fail("EINVAL");
   const val = atoi(args[1]!);
   if (val < 1) fail("EINVAL");
-  const entry = table.find(([label]) => label === args[0]);
-  if (!entry) fail("EINVAL");
-  req.core.quotas.set(entry[1], val, null, kind);
+  const name = table(kind).find((n) => QUOTAS[n].label === args[0]);
+  if (!name) fail("EINVAL");
+  commitQuota(req, name, kind, null, val);
   return ok();
 }
 
 function domainUsage(req: Request, domid: number): Buffer {
-  const { core } = req;
-  const d = core.domains.get(domid);
-  const owned = core.store.ownedBy(domid);
+  const { svc } = req;
+  const d = svc.domains.get(domid);
+  const owned = svc.store.ownedBy(domid);
   if (!d && owned === 0) fail("ENOENT");
   let watches = 0;
   let transactions = 0;
   let outstanding = 0;
-  for (const c of core.allConnections()) {
-    if (c.kind !== "domain" || c.domid !== domid) continue;
-    watches += core.watches.count(c);
+  const conns = svc.connections.ofDomain(domid);
+  for (const c of conns) {
+    watches += svc.watches.count(c);
     transactions += c.transactions.size;
-    outstanding += c.outstanding();
+    outstanding += c.output.packets;
   }
   const line = (k: string, v: number): string => `${pad(k, 16)}: ${pad(String(v), 8, false)}\n`;
   const text =
@@ -81,7 +72,7 @@ function domainUsage(req: Request, domid: number): Buffer {
     line("watches", watches) +
     line("transactions", transactions) +
     line("outstanding", outstanding) +
-    line("memory", memoryOwnedBy(core, domid));
+    line("memory", memoryOwnedBy(svc.store.root, domid, svc.connections.ofDomain(domid, true).flatMap((c) => svc.watches.ofOwner(c))));
   return str(text);
 }
 
@@ -91,7 +82,7 @@ const COMMANDS: Record<string, Command> = {
     modifies: false,
     run(req, args) {
       if (args.length) fail("EINVAL");
-      checkStore(req.core);
+      if (!req.svc.store.tallies.check(req.svc.store.root)) req.svc.log("check: node ownership counts were inconsistent; repaired");
       return ok();
     },
   },
@@ -100,8 +91,8 @@ const COMMANDS: Record<string, Command> = {
     modifies: true,
     run(req, args) {
       if (args.length !== 1) fail("EINVAL");
-      if (args[0] === "on") req.core.control.logOn();
-      else if (args[0] === "off") req.core.control.logOff();
+      if (args[0] === "on") req.svc.control.logOn();
+      else if (args[0] === "off") req.svc.control.logOff();
       else fail("EINVAL");
       return ok();
     },
@@ -120,7 +111,7 @@ const COMMANDS: Record<string, Command> = {
     modifies: true,
     run(req, args) {
       if (args.length !== 1) fail("EINVAL");
-      req.core.control.setLogFile(args[0]!);
+      req.svc.control.setLogFile(args[0]!);
       return ok();
     },
   },
@@ -130,7 +121,7 @@ const COMMANDS: Record<string, Command> = {
     run(req, args) {
       if (args.length > 1) fail("EINVAL");
       // cx answers EBADF, which has no wire name and goes out as EINVAL.
-      if (!req.core.control.memReport(args[0] ?? null)) fail("EINVAL");
+      if (!req.svc.control.memReport(args[0] ?? null)) fail("EINVAL");
       return ok();
     },
   },
@@ -139,7 +130,7 @@ const COMMANDS: Record<string, Command> = {
     modifies: true,
     run(req, args) {
       if (args.length !== 1) fail("EINVAL");
-      req.core.log(`control: ${args[0]}`);
+      req.svc.log(`control: ${args[0]}`);
       return ok();
     },
   },
@@ -147,10 +138,10 @@ const COMMANDS: Record<string, Command> = {
     pars: "[set <name> <val>|<domid>]",
     modifies: false,
     run(req, args) {
-      if (args.length === 0) return showQuotas(req, HARD, "hard");
+      if (args.length === 0) return showQuotas(req, "hard");
       if (args[0] === "set") {
         if (req.conn.readonly) fail("EACCES");
-        return setQuota(req, args.slice(1), HARD, "hard");
+        return setQuota(req, args.slice(1), "hard");
       }
       if (args.length !== 1) fail("EINVAL");
       return domainUsage(req, atoi(args[0]!) >>> 0);
@@ -160,10 +151,10 @@ const COMMANDS: Record<string, Command> = {
     pars: "[set <name> <val>]",
     modifies: false,
     run(req, args) {
-      if (args.length === 0) return showQuotas(req, SOFT, "soft");
+      if (args.length === 0) return showQuotas(req, "soft");
       if (args[0] === "set") {
         if (req.conn.readonly) fail("EACCES");
-        return setQuota(req, args.slice(1), SOFT, "soft");
+        return setQuota(req, args.slice(1), "soft");
       }
       fail("EINVAL");
     },
@@ -180,13 +171,13 @@ const COMMANDS: Record<string, Command> = {
   },
 };
 
-export function control(req: Request): Buffer {
-  if (req.payload.indexOf(0) < 0) fail("EINVAL");
-  const strings = splitStrings(req.payload);
+export function control(req: Request, strings: Strings): Buffer {
+  // No NUL at all: no command.
+  if (strings.length === 0) fail("EINVAL");
   const cmd = Object.hasOwn(COMMANDS, strings[0]!) ? COMMANDS[strings[0]!]! : undefined;
   if (!cmd) fail("EINVAL");
   if (cmd.modifies && req.conn.readonly) fail("EACCES");
-  let num = countStrings(req.payload);
+  let num = strings.length;
   if (cmd.maxPars) num = Math.min(num, cmd.maxPars);
   return cmd.run(req, strings.slice(1, num));
 }

@@ -3,24 +3,25 @@
  * MKDIR, RM and SET_PERMS, with C xenstored's argument parsing, error
  * precedence, quota checks and watch events.
  */
-import { DOMID_ANY } from "../../protocol/messages.js";
-import { atou, countStrings, oneArg, splitFirst, splitStrings } from "../../protocol/payload.js";
-import { Node } from "../../store/node.js";
+import { DOMID_ANY, PAYLOAD_MAX } from "../../protocol/messages.js";
+import type { OneArg, Strings, WriteArgs } from "../../protocol/requests.js";
+import { atou } from "../../util/cparse.js";
+import { Node, nodeSize } from "../../store/node.js";
 import { baseName, isSpecial, parentOf } from "../../store/path.js";
 import { PERM_OWNER, PERM_READ, PERM_WRITE, Perms, parsePermStrings, permFor } from "../../store/perms.js";
 import { CHILDREN, EXISTS, PERMS, VALUE } from "../../transactions/view.js";
 import { Match } from "../../watches/registry.js";
-import { accessNow, errnoOf, fail, getNode, nodePath, ok, specialPath, type Request } from "../request.js";
+import { accessNow, errnoOf, fail, getNode, nodePath, ok, quotaExceeded, quotaReached, specialPath, type Request } from "../request.js";
 
-export function read(req: Request): Buffer {
-  const path = nodePath(req, oneArg(req.payload));
+export function read(req: Request, arg: OneArg): Buffer {
+  const path = nodePath(req, arg);
   const node = getNode(req, path, PERM_READ);
   req.view.observe(path, VALUE);
   return Buffer.from(node.value, "latin1");
 }
 
-export function directory(req: Request): Buffer {
-  const path = nodePath(req, oneArg(req.payload));
+export function directory(req: Request, arg: OneArg): Buffer {
+  const path = nodePath(req, arg);
   const node = getNode(req, path, PERM_READ);
   req.view.observe(path, CHILDREN);
   return node.listing();
@@ -31,9 +32,9 @@ export function directory(req: Request): Buffer {
  * child names from byte `offset` as fit, with an extra empty string after
  * the last chunk (cx `send_directory_part`).
  */
-export function directoryPart(req: Request): Buffer {
-  if (countStrings(req.payload) !== 2) fail("EINVAL");
-  const [rawPath, rawOffset] = splitStrings(req.payload) as [string, string];
+export function directoryPart(req: Request, args: Strings): Buffer {
+  if (args.length !== 2) fail("EINVAL");
+  const [rawPath, rawOffset] = args as [string, string];
   const path = nodePath(req, rawPath);
   const node = getNode(req, path, PERM_READ);
   req.view.observe(path, CHILDREN);
@@ -41,7 +42,7 @@ export function directoryPart(req: Request): Buffer {
   const gen = Buffer.from(`${node.listingVersion}\0`, "latin1");
   const off = atou(rawOffset);
   if (off >= listing.length) return Buffer.concat([gen, Buffer.from([0])]);
-  const maxlen = 4096 - gen.length - 1;
+  const maxlen = PAYLOAD_MAX - gen.length - 1;
   let len = 0;
   let pos = off;
   for (;;) {
@@ -58,8 +59,7 @@ export function directoryPart(req: Request): Buffer {
   return Buffer.concat(parts);
 }
 
-export function getPerms(req: Request): Buffer {
-  const raw = oneArg(req.payload);
+export function getPerms(req: Request, raw: OneArg): Buffer {
   if (raw !== null && isSpecial(raw)) return permsReply(specialPerms(req, specialPath(raw), PERM_READ));
   const path = nodePath(req, raw);
   const node = getNode(req, path, PERM_READ);
@@ -76,7 +76,7 @@ function permsReply(perms: Perms): Buffer {
  * nodes). Any other `@` path is EINVAL, as cx answers it in every op.
  */
 function specialPerms(req: Request, path: string, perm: number): Perms {
-  const perms = req.core.store.specials.get(path);
+  const perms = req.svc.store.specials.get(path);
   if (!perms) fail("EINVAL");
   if ((permFor(req.principal, perms) & perm) !== perm) fail("EACCES");
   return perms;
@@ -84,8 +84,7 @@ function specialPerms(req: Request, path: string, perm: number): Perms {
 
 /** Unprivileged callers may not store nodes of `node-size` bytes or more. */
 function checkNodeSize(req: Request, size: number): void {
-  if (req.principal.privileged) return;
-  if (req.core.quotas.reached("node-size", req.conn.domid, size)) fail("ENOSPC");
+  if (quotaReached(req, "node-size", size)) fail("ENOSPC");
 }
 
 /**
@@ -93,7 +92,7 @@ function checkNodeSize(req: Request, size: number): void {
  * `create_node`, then raise its event.
  */
 function create(req: Request, path: string, value: string, mkdir: boolean): void {
-  const { view, principal, core } = req;
+  const { view, principal } = req;
   if (!principal.privileged) {
     const missing: string[] = [];
     let anchor = path;
@@ -108,10 +107,10 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
     // before each (counted at once outside transactions, only at commit
     // inside) and each node's size, then rewrites the existing ancestor.
     for (let i = missing.length - 1, k = 0; i >= 0; i--, k++) {
-      if (core.quotas.reached("nodes", principal.domid, owned + (view.transactional ? 0 : k))) fail("ENOSPC");
+      if (quotaReached(req, "nodes", owned + (view.transactional ? 0 : k))) fail("ENOSPC");
       const leaf = i === missing.length - 1;
       const childList = leaf ? 0 : baseName(missing[i + 1]!).length + 1;
-      checkNodeSize(req, 24 + perms.entries.length * 8 + (leaf ? value.length : 0) + childList);
+      checkNodeSize(req, nodeSize(perms.entries.length, leaf ? value.length : 0, childList));
     }
     // The existing ancestor is rewritten with one more child name.
     view.observeSize(anchor);
@@ -122,17 +121,16 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
   changed(req, path, Match.Subtree);
 }
 
-/** Raise (or, in a transaction, queue) the event for a changed node. */
+/** Raise (or, in a transaction, mark for the commit) the event for a changed node. */
 function changed(req: Request, path: string, match: Match, oldPerms?: Perms): void {
-  if (req.tx) req.tx.queueEvent(path, match === Match.Exact);
-  else req.core.fire(path, match, accessNow(req.view, path, oldPerms));
+  if (req.tx) req.tx.markEvent(path, match === Match.Exact);
+  else req.svc.events.fire(path, match, accessNow(req.view, path, oldPerms));
 }
 
-export function write(req: Request): Buffer {
-  const split = splitFirst(req.payload);
-  if (!split) fail("EINVAL");
-  const path = nodePath(req, split.first);
-  const value = split.rest.toString("latin1");
+export function write(req: Request, args: WriteArgs): Buffer {
+  if (!args) fail("EINVAL");
+  const path = nodePath(req, args.path);
+  const value = args.value;
   let existing: Node | null = null;
   try {
     // A blind write succeeds whether or not the node exists: do not depend on it.
@@ -153,8 +151,8 @@ export function write(req: Request): Buffer {
   return ok();
 }
 
-export function mkdir(req: Request): Buffer {
-  const path = nodePath(req, oneArg(req.payload));
+export function mkdir(req: Request, arg: OneArg): Buffer {
+  const path = nodePath(req, arg);
   try {
     getNode(req, path, PERM_WRITE);
     // Already there: nothing to do, and no event.
@@ -166,8 +164,8 @@ export function mkdir(req: Request): Buffer {
   return ok();
 }
 
-export function rm(req: Request): Buffer {
-  const path = nodePath(req, oneArg(req.payload));
+export function rm(req: Request, arg: OneArg): Buffer {
+  const path = nodePath(req, arg);
   try {
     getNode(req, path, PERM_WRITE);
   } catch (e) {
@@ -190,31 +188,34 @@ export function rm(req: Request): Buffer {
   // the removed node itself to watches on it and above (cx `delnode_sub`).
   for (const r of removed) {
     const root = r.path === path;
-    if (req.tx) req.tx.queueEvent(r.path, !root);
-    else req.core.fire(r.path, root ? Match.Subtree : Match.Exact, { nodePerms: r.node.perms, parentPerms: r.parentPerms });
+    if (req.tx) req.tx.markEvent(r.path, !root);
+    else req.svc.events.fireRemoved(r.path, root, r.node.perms, r.parentPerms);
   }
   return ok();
 }
 
-export function setPerms(req: Request): Buffer {
-  const { core, principal, view } = req;
-  const n = countStrings(req.payload);
+export function setPerms(req: Request, strings: Strings): Buffer {
+  const { svc, principal, view } = req;
+  const n = strings.length;
   if (n < 2) fail("EINVAL");
-  if (!principal.privileged && core.quotas.exceeded("node-permissions", req.conn.domid, n - 1)) fail("ENOSPC");
-  const strings = splitStrings(req.payload);
+  if (quotaExceeded(req, "node-permissions", n - 1)) fail("ENOSPC");
   const parsed = parsePermStrings(strings.slice(1, n));
   if (!parsed) fail("EINVAL");
   // Entries for domains that do not exist are kept but never match (cx
   // XS_PERM_IGNORE). DOMID_ANY (Xen 4.22) matches everyone as an entry; it
   // is no domain, so it cannot own a node.
   const perms = Perms.of(
-    parsed.map((p, i) => ({ ...p, ignored: (i === 0 || p.id !== DOMID_ANY) && !core.domains.findOrCreate(p.id) })),
+    parsed.map((p, i) => ({ ...p, ignored: (i === 0 || p.id !== DOMID_ANY) && !svc.domains.findOrCreate(p.id) })),
   );
   if (perms.entries[0]!.ignored) fail("ENOENT");
   const raw = strings[0]!;
   if (isSpecial(raw)) {
-    specialPerms(req, specialPath(raw), PERM_WRITE | PERM_OWNER);
-    core.store.specials.set(raw, perms);
+    // Not transactional, as in cx: the special nodes' ACLs change at once.
+    if (specialPerms(req, specialPath(raw), PERM_WRITE | PERM_OWNER) !== perms) {
+      const specials = new Map(svc.store.specials);
+      specials.set(raw, perms);
+      svc.store.commit({ specials }, req.meta);
+    }
     return ok();
   }
   const path = nodePath(req, raw);

@@ -1,55 +1,45 @@
 /** TRANSACTION_START and TRANSACTION_END. */
-import { oneArg } from "../../protocol/payload.js";
+import type { NoArgs, OneArg } from "../../protocol/requests.js";
+import { commitTransaction } from "../../transactions/commit.js";
 import { Transaction } from "../../transactions/transaction.js";
 import { Match } from "../../watches/registry.js";
-import { fail, ok, str, type Request } from "../request.js";
+import { fail, ok, quotaReached, str, type Request } from "../request.js";
 
-export function transactionStart(req: Request): Buffer {
-  const { core, conn, principal } = req;
+export function transactionStart(req: Request, _args: NoArgs): Buffer {
+  const { svc, conn, principal } = req;
   // Sent with a live transaction id: transactions do not nest.
   if (req.tx) fail("EBUSY");
-  if (!principal.privileged && core.quotas.reached("transactions", conn.domid, conn.transactions.size)) fail("ENOSPC");
+  if (quotaReached(req, "transactions", conn.transactions.size)) fail("ENOSPC");
   const id = conn.allocateTransactionId();
-  const maxNodes = principal.privileged ? 0 : core.quotas.limit("transaction-nodes", conn.domid);
-  conn.transactions.set(id, new Transaction(id, core.store, principal, { maxNodes }));
+  const maxNodes = principal.privileged ? 0 : svc.quotas.limit("transaction-nodes", conn.domid);
+  conn.transactions.set(id, new Transaction(id, svc.store, principal, { maxNodes }));
   return str(String(id));
 }
 
-export function transactionEnd(req: Request): Buffer {
-  const { core, conn } = req;
-  const arg = oneArg(req.payload);
+export function transactionEnd(req: Request, arg: OneArg): Buffer {
+  const { svc, conn } = req;
   if (arg !== "T" && arg !== "F") fail("EINVAL");
   const tx = req.tx;
   if (!tx) fail("ENOENT");
-  core.endTransactions(conn, tx);
+  svc.connections.endTransactions(conn, tx);
   if (arg === "F") return ok();
-  if (tx.failed) fail("ENOMEM");
-  const conflict = tx.conflicts();
-  if (conflict !== null) {
-    core.stats.conflicts++;
-    core.contention.conflicted(conflict);
-    fail("EAGAIN");
+  const { quotas, domains, store } = svc;
+  const outcome = commitTransaction(
+    tx,
+    store,
+    {
+      nodeTooBig: (size) => quotas.reached("node-size", conn.domid, size),
+      tooManyNodes: (domid, count) => !domains.isPrivileged(domid) && quotas.reached("nodes", domid, count),
+    },
+    req.meta,
+  );
+  if (!outcome.ok) {
+    if (outcome.errno === "EAGAIN") svc.stats.conflicts++;
+    if (outcome.hotPath !== null) svc.contention.conflicted(outcome.hotPath);
+    fail(outcome.errno);
   }
-  const editor = tx.replay();
-  // Size checks the transaction passed must hold for what is committed.
-  if (!tx.principal.privileged && tx.sizeConflict(editor, (size) => core.quotas.reached("node-size", conn.domid, size)) !== null) {
-    core.stats.conflicts++;
-    fail("EAGAIN");
-  }
-  // An unprivileged committer's transaction must keep every domain it adds
-  // nodes for within its node quota (cx checks at commit; Xen 4.22 exempts
-  // privileged committers, as quotas never bind dom0).
-  if (!tx.principal.privileged) {
-    for (const [domid, delta] of editor.ownerDeltas) {
-      if (delta > 0 && !core.isPrivilegedDomid(domid) && core.quotas.reached("nodes", domid, core.store.ownedBy(domid) + delta)) {
-        fail("ENOSPC");
-      }
-    }
-  }
-  core.store.commit(editor);
-  core.stats.commits++;
-  for (const ev of tx.events()) {
-    core.fire(ev.path, ev.exact ? Match.Exact : Match.Subtree, core.committedAccess(ev.path, ev.oldPerms));
+  for (const ev of outcome.events) {
+    svc.events.fire(ev.path, ev.exact ? Match.Exact : Match.Subtree, svc.events.committedAccess(ev.path, ev.oldPerms));
   }
   return ok();
 }

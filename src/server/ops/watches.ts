@@ -1,22 +1,21 @@
 /** WATCH, UNWATCH and RESET_WATCHES (cx tools/xenstored/watch.c). */
 import { REL_PATH_MAX } from "../../protocol/messages.js";
-import { atoi, splitStrings, countStrings } from "../../protocol/payload.js";
+import type { NoArgs, Strings } from "../../protocol/requests.js";
 import { absolutize } from "../../store/path.js";
-import { fail, nodePath, ok, type Request } from "../request.js";
+import { atoi } from "../../util/cparse.js";
+import { fail, nodePath, ok, quotaReached, type Request } from "../request.js";
 
 /**
  * WATCH `<path>|<token>|[<depth>|]`: acknowledge, then send the initial
  * event. A relative path gets relative event paths.
  */
-export function watch(req: Request): Buffer {
-  const { core, conn } = req;
-  const n = countStrings(req.payload);
-  const args = splitStrings(req.payload);
+export function watch(req: Request, args: Strings): Buffer {
+  const { svc, conn } = req;
   let depth = -1;
-  if (n === 3) {
+  if (args.length === 3) {
     depth = atoi(args[2]!);
     if (depth < 0) fail("EINVAL");
-  } else if (n !== 2) {
+  } else if (args.length !== 2) {
     fail("EINVAL");
   }
   const raw = args[0]!;
@@ -30,26 +29,25 @@ export function watch(req: Request): Buffer {
     path = nodePath(req, raw);
     if (!raw.startsWith("/")) prefixLength = conn.home.length + 1;
   }
-  if (core.watches.find(conn, path, token)) fail("EEXIST");
-  if (!req.principal.privileged && core.quotas.reached("watches", conn.domid, core.watches.count(conn))) fail("ENOSPC");
-  core.watches.add({ owner: conn, path, token, prefixLength, depth });
-  core.raise(conn, path.slice(prefixLength), token);
+  if (svc.watches.find(conn, path, token)) fail("EEXIST");
+  if (quotaReached(req, "watches", svc.watches.count(conn))) fail("ENOSPC");
+  svc.watches.add({ owner: conn, path, token, prefixLength, depth });
+  svc.events.raise(conn, path.slice(prefixLength), token);
   return ok();
 }
 
-export function unwatch(req: Request): Buffer {
-  const { core, conn } = req;
-  if (countStrings(req.payload) !== 2) fail("EINVAL");
-  const [raw, token] = splitStrings(req.payload) as [string, string];
-  const w = core.watches.find(conn, absolutize(raw, conn.home), token);
+export function unwatch(req: Request, args: Strings): Buffer {
+  const { svc, conn } = req;
+  if (args.length !== 2) fail("EINVAL");
+  const [raw, token] = args as [string, string];
+  const w = svc.watches.find(conn, absolutize(raw, conn.home), token);
   if (!w) fail("ENOENT");
-  core.watches.remove(w);
+  svc.watches.remove(w);
   return ok();
 }
 
 /** Drop all watches and transactions of the caller. */
-export function resetWatches(req: Request): Buffer {
-  req.core.watches.removeAll(req.conn);
-  req.core.endTransactions(req.conn);
+export function resetWatches(req: Request, _args: NoArgs): Buffer {
+  req.svc.connections.resetState(req.conn);
   return ok();
 }

@@ -1,0 +1,102 @@
+/**
+ * The registry of live connections, in connection order (cx's connection
+ * list, which orders watch delivery): opening, resetting and closing them,
+ * and the one place that knows which connections belong to a domain.
+ */
+import type { DomainConnections } from "../domains/lifecycle.js";
+import type { ContentionManager } from "../transactions/contention.js";
+import type { Transaction } from "../transactions/transaction.js";
+import type { Transport } from "../transport/transport.js";
+import type { WatchRegistry } from "../watches/registry.js";
+import { Connection, type ConnectionKind, type Rights } from "./connection.js";
+
+export class Connections implements DomainConnections, Iterable<Connection> {
+  private readonly live = new Set<Connection>();
+  private nextSeq = 1;
+  private readonly closeListeners: ((c: Connection) => void)[] = [];
+
+  constructor(
+    private readonly watches: WatchRegistry<Connection>,
+    private readonly contention: ContentionManager<Transaction, Connection>,
+    private readonly rights: Rights,
+  ) {}
+
+  open(kind: ConnectionKind, domid: number, transport: Transport, readonly: boolean, seq = this.nextSeq): Connection {
+    const conn = new Connection(seq, kind, domid, this.rights, transport, readonly);
+    this.nextSeq = Math.max(this.nextSeq, seq + 1);
+    this.live.add(conn);
+    return conn;
+  }
+
+  /** The sequence number the next connection gets (state dump). */
+  get next(): number {
+    return this.nextSeq;
+  }
+
+  set next(seq: number) {
+    this.nextSeq = Math.max(this.nextSeq, seq);
+  }
+
+  has(conn: Connection): boolean {
+    return this.live.has(conn);
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  [Symbol.iterator](): Iterator<Connection> {
+    return this.live.values();
+  }
+
+  /**
+   * Connections of a domain: its own (ring) connections, and with
+   * `sockets` also the socket clients acting as it (dom0's).
+   */
+  ofDomain(domid: number, sockets = false): Connection[] {
+    const out: Connection[] = [];
+    for (const c of this.live) if (c.domid === domid && (sockets || c.kind === "domain")) out.push(c);
+    return out;
+  }
+
+  /** Called when a connection is torn down (after its state is gone). */
+  onClose(listener: (c: Connection) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  /** Drop a connection's transactions (all, or one that ended). */
+  endTransactions(conn: Connection, tx?: Transaction): void {
+    const ending = tx ? [tx] : [...conn.transactions.values()];
+    for (const t of ending) {
+      conn.transactions.delete(t.id);
+      this.contention.ended(t);
+    }
+  }
+
+  /** Forget what a connection set up: its watches and transactions (RESET_WATCHES). */
+  resetState(conn: Connection): void {
+    this.watches.removeAll(conn);
+    this.endTransactions(conn);
+  }
+
+  /** Tear down a connection: its watches and transactions go with it. */
+  disconnect(conn: Connection): void {
+    if (!this.live.has(conn)) return;
+    this.resetState(conn);
+    this.contention.forget(conn);
+    this.live.delete(conn);
+    conn.close();
+    for (const l of this.closeListeners) l(conn);
+  }
+
+  close(domid: number): void {
+    for (const c of this.ofDomain(domid)) this.disconnect(c);
+  }
+
+  reset(domid: number): void {
+    for (const c of this.ofDomain(domid)) {
+      this.resetState(c);
+      c.discardOutput();
+    }
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * The handles op handlers work with: the state modules and the few daemon
+ * services a request can reach, passed explicitly (no hub object).
+ */
+import type { DomainRegistry } from "../domains/domains.js";
+import type { DomainLifecycle } from "../domains/lifecycle.js";
+import type { Quotas } from "../quota/quotas.js";
+import type { Store } from "../store/store.js";
+import type { ContentionManager } from "../transactions/contention.js";
+import type { Transaction } from "../transactions/transaction.js";
+import type { WatchEvents } from "../watches/events.js";
+import type { WatchRegistry } from "../watches/registry.js";
+import type { Connection } from "./connection.js";
+import type { Connections } from "./connections.js";
+
+/** Daemon-level actions CONTROL can trigger (trace file handling). */
+export interface ControlHooks {
+  logOn(): void;
+  logOff(): void;
+  setLogFile(path: string): void;
+  /** Write a memory report; false when there is nowhere to write it (EBADF). */
+  memReport(path: string | null): boolean;
+}
+
+/** Counters for CONTROL, logs and benchmarks. */
+export interface Stats {
+  requests: number;
+  /** Watch events queued for delivery. */
+  events: number;
+  /** Watch events dropped: duplicates of one still waiting, or unsent past the watch-event timeout. */
+  eventsDropped: number;
+  commits: number;
+  conflicts: number;
+  /** Connections closed because their unread output passed the bound. */
+  cutOff: number;
+}
+
+export interface Services {
+  readonly store: Store;
+  readonly domains: DomainRegistry;
+  readonly lifecycle: DomainLifecycle;
+  readonly quotas: Quotas;
+  readonly watches: WatchRegistry<Connection>;
+  readonly events: WatchEvents<Connection>;
+  readonly connections: Connections;
+  readonly contention: ContentionManager<Transaction, Connection>;
+  readonly stats: Stats;
+  readonly control: ControlHooks;
+  readonly log: (line: string) => void;
+}

@@ -1,0 +1,242 @@
+/**
+ * The composition root: builds the daemon's modules and wires them
+ * together; it holds no logic of its own. Transports reach the daemon only
+ * through `endpoint`; tests and the daemon's entry point use the parts.
+ *
+ *   transport → Endpoint → Pipeline (framing, back-pressure, fairness)
+ *     → dispatch → ops → store / transactions (Store.commit)
+ *     → watch events → Connection output queue → transport
+ */
+import { DomainRegistry } from "../domains/domains.js";
+import type { Hypervisor } from "../domains/hypervisor.js";
+import { DomainLifecycle } from "../domains/lifecycle.js";
+import { HEADER_SIZE, Op } from "../protocol/messages.js";
+import { Quotas } from "../quota/quotas.js";
+import { continueListingGenerations, listingGeneration } from "../store/children.js";
+import { Perms } from "../store/perms.js";
+import { Store } from "../store/store.js";
+import {
+  decodeState,
+  encodeState,
+  RecordType,
+  StateFormatError,
+  type ConnectionRecord,
+  type DomainRecord,
+  type NodeRecord,
+  type QuotaRecord,
+  type SpecialRecord,
+  type StateRecord,
+} from "../state/stream.js";
+import { ContentionManager, type ContentionOptions } from "../transactions/contention.js";
+import { Transaction } from "../transactions/transaction.js";
+import type { Endpoint, Transport } from "../transport/transport.js";
+import { WatchEvents } from "../watches/events.js";
+import { WatchRegistry } from "../watches/registry.js";
+import type { Connection } from "./connection.js";
+import { Connections } from "./connections.js";
+import { Pipeline, type TraceHook } from "./pipeline.js";
+import type { ControlHooks, Services, Stats } from "./services.js";
+
+export interface XenstoredOptions {
+  hypervisor: Hypervisor;
+  quotas?: Quotas;
+  /** Control domain besides dom0 (cx -p/--priv-domid). */
+  privDomid?: number;
+  /** The domain this xenstored belongs to (cx -m/--master-domid). */
+  masterDomid?: number;
+  /** cx -K: hand nodes of dead domains to the control domain instead of deleting them. */
+  keepOrphans?: boolean;
+  historyLength?: number;
+  /** Per-message trace hook (-T). */
+  trace?: TraceHook;
+  /** Diagnostics (CONTROL print, verbose). */
+  log?: (line: string) => void;
+  /** Trace-file actions for CONTROL log/logfile/memreport. */
+  control?: ControlHooks;
+  /** Hot-node contention management (on by default); false turns it off. */
+  contention?: ContentionOptions | false;
+  /** Seconds an unsent event to an unprivileged domain is kept (cx -w watch-event). */
+  watchEventTimeout?: number;
+  /** Unread output that gets a privileged client cut off. */
+  outputLimit?: { bytes: number; packets: number };
+}
+
+const NO_CONTROL: ControlHooks = {
+  logOn() {},
+  logOff() {},
+  setLogFile() {},
+  memReport: () => false,
+};
+
+/** Gives a restored connection its transport again, or null when it cannot be re-attached (it is dropped). */
+export type Reattach = (record: ConnectionRecord) => Transport | null;
+
+export class Xenstored {
+  readonly store: Store;
+  readonly domains: DomainRegistry;
+  readonly quotas: Quotas;
+  readonly watches = new WatchRegistry<Connection>();
+  readonly events: WatchEvents<Connection>;
+  readonly contention: ContentionManager<Transaction, Connection>;
+  readonly connections: Connections;
+  readonly lifecycle: DomainLifecycle;
+  readonly pipeline: Pipeline;
+  readonly stats: Stats = { requests: 0, events: 0, eventsDropped: 0, commits: 0, conflicts: 0, cutOff: 0 };
+  readonly services: Services;
+  readonly endpoint: Endpoint;
+  readonly log: (line: string) => void;
+
+  constructor(opts: XenstoredOptions) {
+    this.log = opts.log ?? (() => {});
+    const quotas = (this.quotas = opts.quotas ?? new Quotas());
+    const domains = (this.domains = new DomainRegistry(opts.hypervisor, {
+      privDomid: opts.privDomid,
+      masterDomid: opts.masterDomid,
+      onCreate: (domid) => quotas.snapshot(domid),
+      onRemove: (domid) => quotas.forget(domid),
+    }));
+    this.store = new Store({
+      privDomid: domains.privDomid,
+      historyLength: opts.historyLength,
+      applyEffect: (e) => (e.kind === "quota" ? quotas.apply(e) : domains.apply(e)),
+    });
+    this.store.onCommit(() => this.stats.commits++);
+    this.events = new WatchEvents(this.watches, this.store);
+    const manageContention = opts.contention !== false;
+    this.contention = new ContentionManager<Transaction, Connection>((c) => setImmediate(() => this.pipeline.wake(c)), opts.contention || undefined);
+    this.connections = new Connections(this.watches, this.contention, {
+      privileged: (domid) => domains.isPrivileged(domid),
+      target: (domid) => domains.get(domid)?.target ?? null,
+    });
+    this.lifecycle = new DomainLifecycle(this.store, domains, this.events, this.connections, { keepOrphans: opts.keepOrphans });
+    this.services = {
+      store: this.store,
+      domains,
+      lifecycle: this.lifecycle,
+      quotas,
+      watches: this.watches,
+      events: this.events,
+      connections: this.connections,
+      contention: this.contention,
+      stats: this.stats,
+      control: opts.control ?? NO_CONTROL,
+      log: this.log,
+    };
+    this.pipeline = new Pipeline(this.services, {
+      trace: opts.trace,
+      manageContention,
+      watchEventTimeout: opts.watchEventTimeout,
+      outputLimit: opts.outputLimit,
+    });
+    // The host's own domain is known from the start (cx dom0_init); the
+    // initial state, not a change.
+    domains.apply({ kind: "introduce", domid: domains.masterDomid, mfn: "0", port: 1 });
+    const { connections, pipeline } = this;
+    this.endpoint = {
+      connect(info, transport) {
+        const conn = connections.open(info.kind, info.domid, transport, info.readonly);
+        pipeline.attach(conn);
+        return {
+          received: (chunk) => pipeline.receive(conn, chunk),
+          drained: () => pipeline.drained(conn),
+          closed: () => connections.disconnect(conn),
+        };
+      },
+      log: this.log,
+    };
+  }
+
+  /** Connect a client directly (tests, embedding): the endpoint's connection object. */
+  connect(kind: "socket" | "domain", domid: number, transport: Transport, readonly = false): Connection {
+    const conn = this.connections.open(kind, domid, transport, readonly);
+    this.pipeline.attach(conn);
+    return conn;
+  }
+
+  /**
+   * The whole daemon state as a versioned record stream: the committed
+   * tree and specials, quotas, domains, and each connection with its
+   * transaction ids, held input, queued output and watches.
+   */
+  dump(): Buffer {
+    const records: StateRecord[] = [
+      { type: RecordType.Global, revision: this.store.revision, listingGeneration: listingGeneration(), nextConnection: this.connections.next },
+      ...this.quotas.dump(),
+      ...this.domains.dump(),
+      ...this.store.dump(),
+    ];
+    for (const c of this.connections) {
+      const out = c.output.dump();
+      records.push({
+        type: RecordType.Connection,
+        seq: c.seq,
+        kind: c.kind,
+        domid: c.domid,
+        readonly: c.readonly,
+        transactionCursor: c.transactionCursor,
+        input: this.pipeline.heldInput(c),
+        outputHead: out.head,
+        output: out.packets,
+      });
+      for (const id of c.transactions.keys()) records.push({ type: RecordType.Transaction, conn: c.seq, id });
+    }
+    for (const w of this.watches.all()) {
+      records.push({ type: RecordType.Watch, conn: w.owner.seq, path: w.path, token: w.token, prefixLength: w.prefixLength, depth: w.depth });
+    }
+    return encodeState(records);
+  }
+
+  /**
+   * Replace the state with a dump's. Connections come back on the
+   * transports `reattach` gives them; their open transactions come back
+   * doomed (committing one answers EAGAIN, as for any conflict). Throws
+   * StateFormatError, leaving the state untouched, if the dump is bad.
+   */
+  restore(dump: Buffer, reattach: Reattach): void {
+    const records = decodeState(dump);
+    const global = records.find((r) => r.type === RecordType.Global);
+    if (!global || global.type !== RecordType.Global) throw new StateFormatError("no global record");
+    const of = <T extends StateRecord["type"]>(t: T): Extract<StateRecord, { type: T }>[] =>
+      records.filter((r): r is Extract<StateRecord, { type: T }> => r.type === t);
+    for (const s of of(RecordType.Special)) if (!Perms.fromKey(s.acl)) throw new StateFormatError(`bad ACL "${s.acl}"`);
+    for (const c of of(RecordType.Connection)) if (!wholePackets(c.output)) throw new StateFormatError(`connection ${c.seq}: output ends inside a packet`);
+    // The tree is checked while it is built, before anything is replaced.
+    const treeRecords: (NodeRecord | SpecialRecord)[] = [...of(RecordType.Node), ...of(RecordType.Special)];
+    this.store.restore(global.revision, treeRecords);
+    for (const c of [...this.connections]) this.connections.disconnect(c);
+    this.quotas.restore(of(RecordType.Quota) satisfies QuotaRecord[]);
+    this.domains.restore(of(RecordType.Domain) satisfies DomainRecord[]);
+    continueListingGenerations(global.listingGeneration);
+    const bySeq = new Map<number, Connection>();
+    for (const r of of(RecordType.Connection)) {
+      const transport = reattach(r);
+      if (!transport) continue;
+      const conn = this.connections.open(r.kind, r.domid, transport, r.readonly, r.seq);
+      conn.transactionCursor = r.transactionCursor;
+      conn.output.restore(r.outputHead, r.output, Op.WATCH_EVENT);
+      this.pipeline.attach(conn, r.input);
+      bySeq.set(r.seq, conn);
+    }
+    this.connections.next = global.nextConnection;
+    for (const r of of(RecordType.Transaction)) {
+      const conn = bySeq.get(r.conn);
+      if (!conn) continue;
+      const principal = conn.principal;
+      const maxNodes = principal.privileged ? 0 : this.quotas.limit("transaction-nodes", conn.domid);
+      const tx = new Transaction(r.id, this.store, principal, { maxNodes });
+      tx.doomed = true;
+      conn.transactions.set(r.id, tx);
+    }
+    for (const r of of(RecordType.Watch)) {
+      const owner = bySeq.get(r.conn);
+      if (owner) this.watches.add({ owner, path: r.path, token: r.token, prefixLength: r.prefixLength, depth: r.depth });
+    }
+  }
+}
+
+/** Does `buf` hold whole packets only? */
+function wholePackets(buf: Buffer): boolean {
+  let off = 0;
+  while (off + HEADER_SIZE <= buf.length) off += HEADER_SIZE + buf.readUInt32LE(off + 12);
+  return off === buf.length;
+}
