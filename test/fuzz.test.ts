@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
 import { encodePacket } from "../src/protocol/serializer.js";
-import { harness, type Harness, type Probe, type Reply } from "./helpers/inproc.js";
+import { assertRoundTrip, harness, type Harness, type Probe, type Reply } from "./helpers/inproc.js";
 import { rng } from "./helpers/random.js";
 
 /** FUZZ_SEEDS=1,2,3 and FUZZ_STEPS=N for longer runs; 20 seeds by default. */
@@ -174,7 +174,10 @@ function fuzz(seed: number, steps: number): void {
       if (o !== c) assert.deepEqual(fresh.filter((p) => p.type !== Op.WATCH_EVENT), [], `${where}: a reply reached ${o.name}`);
       o.probe.received.length = 0;
     });
-    if (step % 500 === 499) assert.ok(h.x.store.tallies.check(h.x.store.root), `${where}: ownership tallies`);
+    if (step % 500 === 499) {
+      assert.ok(h.x.store.tallies.check(h.x.store.root), `${where}: ownership tallies`);
+      assertRoundTrip(h.x, `${where}: state round trip`);
+    }
   }
   assert.ok(h.x.store.tallies.check(h.x.store.root), `seed ${seed}: ownership tallies at the end`);
   const last = h.socket();

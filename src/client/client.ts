@@ -135,7 +135,6 @@ export class Transaction extends Operations {
 interface Pending {
   resolve(p: Packet): void;
   reject(e: Error): void;
-  type: number;
 }
 
 export class XenStoreClient extends Operations {
@@ -215,7 +214,7 @@ export class XenStoreClient extends Operations {
     const reqId = this.nextReqId;
     this.nextReqId = (this.nextReqId + 1) >>> 0 || 1;
     return new Promise<Packet>((resolve, reject) => {
-      this.pending.set(reqId, { resolve, reject, type });
+      this.pending.set(reqId, { resolve, reject });
       this.socket.write(encodePacket(type, reqId, txId, toPayload(payload)));
     });
   }

@@ -25,10 +25,6 @@ export class Tracer {
     return this.file;
   }
 
-  get active(): boolean {
-    return this.stream !== null;
-  }
-
   /** (Re)open the file: start, SIGHUP, `log on`. */
   reopen(): void {
     this.close();

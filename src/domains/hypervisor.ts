@@ -13,7 +13,7 @@ export interface Hypervisor {
 }
 
 /** Parse `0-1023, 5 7-9` style lists into a predicate. */
-export function parseDomainSpec(spec: string): (domid: number) => boolean {
+function parseDomainSpec(spec: string): (domid: number) => boolean {
   const ranges: [number, number][] = [];
   for (const tok of spec.split(/[\s,]+/).filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(tok);

@@ -91,7 +91,6 @@ export class XsError extends Error {
 export const HEADER_SIZE = 16;
 /** Maximum payload in either direction; a larger request kills the connection. */
 export const PAYLOAD_MAX = 4096;
-export const ABS_PATH_MAX = 3072;
 export const REL_PATH_MAX = 2048;
 
 /** Server feature bits (ring `server_features`, GET_FEATURE). */

@@ -33,8 +33,9 @@ export class Connections implements DomainConnections, Iterable<Connection> {
     return this.nextSeq;
   }
 
+  /** Set it (state restore, before the restored connections open, which keep it above their own). */
   set next(seq: number) {
-    this.nextSeq = Math.max(this.nextSeq, seq);
+    this.nextSeq = seq;
   }
 
   has(conn: Connection): boolean {

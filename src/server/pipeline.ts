@@ -95,7 +95,16 @@ export class Pipeline {
   attach(conn: Connection, held?: Buffer): void {
     const st: InputState = { parser: new PacketParser(), inbox: [], next: 0, closing: false, paused: false };
     this.inputs.set(conn, st);
-    if (held) for (const p of st.parser.push(held)) st.inbox.push({ packet: p });
+    if (!held) return;
+    let packets: Packet[];
+    try {
+      packets = st.parser.push(held);
+    } catch (e) {
+      if (!(e instanceof OversizePacketError)) throw e;
+      packets = e.parsed;
+      st.closing = true;
+    }
+    for (const p of packets) st.inbox.push({ packet: p });
   }
 
   /** A connection's unprocessed input as bytes: held requests, then a partial packet (state dump). */

@@ -207,6 +207,7 @@ export class Xenstored {
     this.quotas.restore(of(RecordType.Quota) satisfies QuotaRecord[]);
     this.domains.restore(of(RecordType.Domain) satisfies DomainRecord[]);
     continueListingGenerations(global.listingGeneration);
+    this.connections.next = global.nextConnection;
     const bySeq = new Map<number, Connection>();
     for (const r of of(RecordType.Connection)) {
       const transport = reattach(r);
@@ -217,7 +218,6 @@ export class Xenstored {
       this.pipeline.attach(conn, r.input);
       bySeq.set(r.seq, conn);
     }
-    this.connections.next = global.nextConnection;
     for (const r of of(RecordType.Transaction)) {
       const conn = bySeq.get(r.conn);
       if (!conn) continue;

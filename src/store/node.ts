@@ -14,7 +14,7 @@ const INTERN_MAX_LENGTH = 64;
 const INTERN_MAX_ENTRIES = 200_000;
 
 /** The canonical copy of a (short) name, so equal names share one string. */
-export function intern(name: string): string {
+function intern(name: string): string {
   if (name.length > INTERN_MAX_LENGTH) return name;
   const have = interned.get(name);
   if (have !== undefined) return have;

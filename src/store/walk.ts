@@ -55,7 +55,7 @@ class NodeChildren implements Iterator<readonly [string, Node]> {
 }
 
 /** The children of an immutable node. */
-export const treeChildren: ChildSource<Node> = (path, node) => (node.children ? new NodeChildren(path, node.children.nodes()) : null);
+const treeChildren: ChildSource<Node> = (path, node) => (node.children ? new NodeChildren(path, node.children.nodes()) : null);
 
 /** Walk an immutable (sub)tree. */
 export function walkTree(path: string, node: Node, visitor: Visitor<Node>): void {

@@ -4,7 +4,9 @@
  * the requesting connection and every other one. Deterministic: no sockets,
  * no timers.
  */
+import assert from "node:assert/strict";
 import { EmulatedHypervisor } from "../../src/domains/hypervisor.js";
+import { decodeState, RecordType } from "../../src/state/stream.js";
 import { Op, type Packet } from "../../src/protocol/messages.js";
 import { PacketParser } from "../../src/protocol/parser.js";
 import { encodePacket, joinStrings } from "../../src/protocol/serializer.js";
@@ -176,3 +178,16 @@ export function harness(opts: Partial<XenstoredOptions> & { domains?: string } =
 const HARNESS_META = { domid: 0, conn: 0, op: "harness", txId: 0 };
 
 export { encodePacket, Op };
+
+/**
+ * QEMU's `check_serdes`: the daemon's whole state survives a dump and a
+ * restore into a fresh daemon unchanged (the listing generation, a
+ * process-wide counter, aside).
+ */
+export function assertRoundTrip(x: Xenstored, what = "state round trip"): void {
+  const normal = (dump: Buffer): unknown[] => decodeState(dump).map((r) => (r.type === RecordType.Global ? { ...r, listingGeneration: 0 } : r));
+  const dump = x.dump();
+  const fresh = new Xenstored({ hypervisor: x.domains.hypervisor, privDomid: x.domains.privDomid, masterDomid: x.domains.masterDomid, contention: false });
+  fresh.restore(dump, () => ({ write: (d) => d.length, close: () => undefined }));
+  assert.deepEqual(normal(fresh.dump()), normal(dump), what);
+}
