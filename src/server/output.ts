@@ -154,19 +154,19 @@ export class OutputQueue {
     let any = false;
     for (let i = this.first; i < this.lengths.length; i++) {
       const d = this.deadlines[i]!;
-      if (d === 0) continue;
-      if (d > now || (i === this.first && this.started > 0)) {
+      if (d === 0 || (i === this.first && this.started > 0)) continue;
+      if (d > now) {
         if (next === 0 || d < next) next = d;
         continue;
       }
       any = true;
     }
-    if (any) this.rebuild((i) => this.deadlines[i] === 0 || this.deadlines[i]! > now || (i === this.first && this.started > 0));
+    if (any) this.rebuild((deadline, started) => deadline === 0 || deadline > now || started);
     return next;
   }
 
-  /** Keep only the packets `keep` selects (by index), rewriting the bytes. */
-  private rebuild(keep: (i: number) => boolean): void {
+  /** Keep only the packets `keep` selects (by deadline, and whether it started going out), rewriting the bytes. */
+  private rebuild(keep: (deadline: number, started: boolean) => boolean): void {
     const old = { chunks: this.chunks, head: this.head, lengths: this.lengths, keys: this.keys, deadlines: this.deadlines, first: this.first, started: this.started };
     this.chunks = [];
     this.head = 0;
@@ -196,7 +196,7 @@ export class OutputQueue {
     for (let i = old.first; i < old.lengths.length; i++) {
       const len = old.lengths[i]! - (i === old.first ? old.started : 0);
       const bytes = read(len);
-      if (!keep(i)) {
+      if (!keep(old.deadlines[i]!, i === old.first && old.started > 0)) {
         this.dropped++;
         continue;
       }

@@ -19,6 +19,12 @@ import type { Services } from "./services.js";
 
 /** Requests served per connection per turn. */
 const BATCH = 256;
+/**
+ * Requests a connection may have waiting before we stop reading it: its
+ * further input stays in the kernel (a socket buffer, a ring), so a client
+ * sending faster than it is served costs the daemon a bounded amount.
+ */
+const MAX_WAITING = 4 * BATCH;
 
 /** What the pipeline sends a trace (-T). */
 export type TraceHook = (conn: Connection, direction: "IN" | "OUT", packet: Packet) => void;
@@ -208,12 +214,17 @@ export class Pipeline {
     if (st.next === st.inbox.length) {
       st.inbox.length = 0;
       st.next = 0;
+    } else if (st.next > BATCH) {
+      st.inbox.splice(0, st.next);
+      st.next = 0;
     }
     // After an oversize header: as cx, the requests before it take effect
     // but the connection is gone before their replies go out.
     if (st.closing && st.next === st.inbox.length) connections.disconnect(conn);
-    // A client we do not serve keeps its further input (a ring keeps it in the ring).
-    const pause = st.next < st.inbox.length && this.blocked(conn);
+    // A client we do not serve, or that is far ahead of us, keeps its
+    // further input (in its socket buffer, or its ring).
+    const waiting = st.inbox.length - st.next;
+    const pause = waiting > 0 && (this.blocked(conn) || waiting >= MAX_WAITING);
     if (pause !== st.paused && connections.has(conn)) {
       st.paused = pause;
       conn.setReceiving(!pause);
