@@ -15,7 +15,8 @@ import { HEADER_SIZE } from "../protocol/messages.js";
  * replies for a moment) to large ones for a client that is behind, each
  * its own allocation, freed as soon as it has gone out.
  */
-const FIRST_CHUNK = 4095; // below 4 KiB: carved from Node's buffer pool
+// Small: carved from Node's buffer pool, which a 4 KiB request would empty at every other one.
+const FIRST_CHUNK = 256;
 const MAX_CHUNK = 256 * 1024;
 
 interface Chunk {

@@ -154,8 +154,12 @@ export class Store {
     if (editor) this.tallies.apply(editor);
     for (const e of effects) this.applyEffect(e);
     this.remember();
+    // Fields copied one by one: an object spread here costs more than the rest of the commit.
     const record: CommitRecord = {
-      ...meta,
+      domid: meta.domid,
+      conn: meta.conn,
+      op: meta.op,
+      txId: meta.txId,
       revision: this.current.revision,
       time: Date.now(),
       changes: editor ? editor.changes : [],
