@@ -16,6 +16,7 @@ const LEVEL: Record<string, number> = {
   state: 1,
   transport: 1,
   store: 2,
+  hypervisor: 2,
   client: 2,
   transactions: 3,
   watches: 3,

@@ -397,8 +397,8 @@ test("the read-only socket may ask privileged questions that change nothing", ()
   const h = harness({ domains: "0-1023" });
   const ro = h.socket(true);
   assert.equal(ro.req(Op.IS_DOMAIN_INTRODUCED, ["0"]), "IS_DOMAIN_INTRODUCED T\0");
-  assert.equal(ro.req(Op.GET_FEATURE, ""), "GET_FEATURE 12\0");
-  assert.equal(ro.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 12\0");
+  assert.equal(ro.req(Op.GET_FEATURE, ""), "GET_FEATURE 15\0");
+  assert.equal(ro.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 15\0");
   assert.equal(ro.req(Op.GET_QUOTA, ["nodes"]), "GET_QUOTA 1000\0");
   assert.equal(control(ro, "check"), "CONTROL OK\0");
   assert.equal(control(ro, "help"), `CONTROL ${HELP}\0`);
@@ -440,7 +440,7 @@ test("the read-only socket gets EACCES for every modifying request, and nothing 
   assert.equal(rw.perms("/x"), "GET_PERMS n0\0");
   assert.equal(rw.req(Op.IS_DOMAIN_INTRODUCED, ["5"]), "IS_DOMAIN_INTRODUCED F\0");
   assert.equal(rw.req(Op.IS_DOMAIN_INTRODUCED, ["7"]), "IS_DOMAIN_INTRODUCED T\0");
-  assert.equal(rw.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 12\0");
+  assert.equal(rw.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 15\0");
   assert.equal(rw.req(Op.GET_QUOTA, ["nodes"]), "GET_QUOTA 1000\0");
   assert.equal(rw.req(Op.GET_QUOTA, ["5", "nodes"]), "GET_QUOTA 1000\0");
   assert.deepEqual(w.events(), []);

@@ -266,15 +266,15 @@ test("GET_DOMAIN_PATH is open to unprivileged domains", () => {
 
 // ---------------------------------------------------------------- GET_FEATURE / SET_FEATURE
 
-test("GET_FEATURE without a domid answers the server's features (WATCHDEPTH | DOMID_ANY)", () => {
+test("GET_FEATURE without a domid answers the server's features (RECONNECTION | ERROR | WATCHDEPTH | DOMID_ANY)", () => {
   const c = harness().socket();
-  assert.equal(c.req(Op.GET_FEATURE, ""), "GET_FEATURE 12\0");
+  assert.equal(c.req(Op.GET_FEATURE, ""), "GET_FEATURE 15\0");
 });
 
 test("GET_FEATURE <domid> answers that domain's features; unknown domain ENOENT; bad domid EINVAL", () => {
   const c = harness({ domains: "0-1023" }).socket();
-  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 12\0");
-  assert.equal(c.req(Op.GET_FEATURE, ["0"]), "GET_FEATURE 12\0");
+  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 15\0");
+  assert.equal(c.req(Op.GET_FEATURE, ["0"]), "GET_FEATURE 15\0");
   assert.equal(c.req(Op.GET_FEATURE, ["2000"]), "ERROR ENOENT\0");
   for (const bad of ["abc", "5x", "-1", "65536", " 5 "]) assert.equal(c.req(Op.GET_FEATURE, [bad]), "ERROR EINVAL\0", bad);
   assert.equal(c.req(Op.GET_FEATURE, ["5", "6"]), "ERROR EINVAL\0");
@@ -298,13 +298,13 @@ test("SET_FEATURE after INTRODUCE is EBUSY", () => {
   introduce(c, "5");
   assert.equal(c.req(Op.SET_FEATURE, ["5", "4"]), "ERROR EBUSY\0");
   assert.equal(c.req(Op.SET_FEATURE, ["0", "4"]), "ERROR EBUSY\0", "dom0 is introduced from the start");
-  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 12\0");
+  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 15\0");
 });
 
 test("SET_FEATURE with bits the server does not offer is EINVAL", () => {
   const c = harness({ domains: "0-1023" }).socket();
-  for (const bits of ["1", "2", "16", "13", "-1"]) assert.equal(c.req(Op.SET_FEATURE, ["5", bits]), "ERROR EINVAL\0", bits);
-  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 12\0");
+  for (const bits of ["16", "32", "17", "-1"]) assert.equal(c.req(Op.SET_FEATURE, ["5", bits]), "ERROR EINVAL\0", bits);
+  assert.equal(c.req(Op.GET_FEATURE, ["5"]), "GET_FEATURE 15\0");
 });
 
 test("SET_FEATURE argument errors: two strings needed, domid by parse_domid, unknown domain ENOENT", () => {
@@ -318,7 +318,7 @@ test("SET_FEATURE argument errors: two strings needed, domid by parse_domid, unk
 
 test("a guest may GET_FEATURE its own features, not another domain's", () => {
   const g = harness().domain(5);
-  assert.equal(g.req(Op.GET_FEATURE, ""), "GET_FEATURE 12\0");
+  assert.equal(g.req(Op.GET_FEATURE, ""), "GET_FEATURE 15\0");
   assert.equal(g.req(Op.GET_FEATURE, ["5"]), "ERROR EACCES\0");
   assert.equal(g.req(Op.GET_FEATURE, ["0"]), "ERROR EACCES\0");
 });

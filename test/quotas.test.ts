@@ -11,12 +11,11 @@ import { test } from "node:test";
 import { Op } from "../src/protocol/messages.js";
 import { Quotas, type QuotaName } from "../src/quota/quotas.js";
 import { harness, type Harness, type Probe } from "./helpers/inproc.js";
-import type { XenstoredOptions } from "../src/server/xenstored.js";
 
 const OK = (op: string): string => `${op} OK\0`;
 const ERR = (errno: string): string => `ERROR ${errno}\0`;
 
-function setup(limits: Partial<Record<QuotaName, number>>, opts: Partial<XenstoredOptions> = {}): { h: Harness; d0: Probe; quotas: Quotas } {
+function setup(limits: Partial<Record<QuotaName, number>>, opts: Parameters<typeof harness>[0] = {}): { h: Harness; d0: Probe; quotas: Quotas } {
   const quotas = new Quotas();
   for (const [name, value] of Object.entries(limits)) quotas.set(name as QuotaName, value);
   const h = harness({ ...opts, quotas });
@@ -532,4 +531,92 @@ test("RELEASE with keep-orphans: the kept nodes no longer count against the succ
   assert.equal(d0.setPerms("/local/domain/5", ["n0", "b5"]), OK("SET_PERMS"));
   for (const n of ["x", "y", "z"]) assert.equal(s5.write(n, "new"), OK("WRITE"));
   assert.equal(s5.write("w", ""), ERR("ENOSPC"));
+});
+
+// ---------------------------------------------------------------- memory
+
+/** Bytes the memory quota charges a domain, as `xenstore-control quota <domid>` shows them. */
+function memoryOf(d0: Probe, domid: number): number {
+  const m = /memory\s+:\s+(\d+)/.exec(d0.req(Op.CONTROL, ["quota", String(domid)]));
+  assert.ok(m, "a memory line");
+  return Number(m[1]);
+}
+
+test("memory: a guest's nodes are charged (record + path); a write that reaches the hard quota fails with EIO, nothing left behind", () => {
+  const { h, d0 } = setup({ memory: 2000 }, { domains: "0-100" });
+  home(d0, 5, ["n5"]);
+  const g5 = h.domain(5);
+  const start = memoryOf(d0, 5);
+  assert.equal(start, 24 + 8 + "/local/domain/5".length, "its home: a record of one ACL entry, and the path");
+  assert.equal(g5.write("a", "x".repeat(100)), OK("WRITE"));
+  // The new node, and its parent's child list grows by "a\0".
+  assert.equal(memoryOf(d0, 5), start + 24 + 8 + 100 + "/local/domain/5/a".length + 2);
+  let i = 0;
+  while (g5.write(`n${i}`, "y".repeat(200)) === OK("WRITE")) i++;
+  assert.equal(g5.write(`n${i}`, "y".repeat(200)), ERR("EIO"), "over the quota");
+  assert.equal(g5.read(`n${i}`), ERR("ENOENT"), "nothing left behind");
+  assert.ok(memoryOf(d0, 5) < 2000);
+  assert.equal(g5.write("a", "x".repeat(1500)), ERR("EIO"), "growing an existing node");
+  assert.equal(g5.write("a", ""), OK("WRITE"), "shrinking one");
+  // dom0 is not bound: it may add the guest's nodes beyond its quota.
+  for (let k = 0; k < 20; k++) assert.equal(d0.write(`/local/domain/5/d0-${k}`, "z".repeat(200)), OK("WRITE"));
+});
+
+test("memory: watches are charged (path + token); one that reaches the quota is ENOMEM", () => {
+  const { h, d0 } = setup({ memory: 400 }, { domains: "0-100" });
+  home(d0, 5, ["n5"]);
+  const g5 = h.domain(5);
+  const before = memoryOf(d0, 5);
+  assert.equal(g5.watch("/local/domain/5", "t".repeat(10)), OK("WATCH"));
+  g5.events();
+  assert.equal(memoryOf(d0, 5), before + "/local/domain/5".length + 10);
+  assert.equal(g5.watch("/local/domain/5/x", "t".repeat(400)), ERR("ENOMEM"));
+});
+
+test("memory: a guest at its hard quota is stalled until it is below again; events to it are dropped, larger replies refused; dom0 and -p domains never", () => {
+  const lines: string[] = [];
+  const { h, d0 } = setup({ memory: 1200 }, { domains: "0-100", privDomid: 7, log: (l) => lines.push(l) });
+  home(d0, 5, ["n5"]);
+  const g5 = h.domain(5);
+  assert.equal(g5.watch("/local/domain/5", "w"), OK("WATCH"));
+  g5.events();
+  for (let k = 0; g5.write(`n${k}`, "v".repeat(150)) === OK("WRITE"); k++);
+  lines.length = 0;
+  // dom0 fills it up to the quota: the guest's next request waits.
+  d0.write("/local/domain/5/big", "b".repeat(600));
+  d0.setPerms("/local/domain/5/big", ["n5", "r0"]);
+  assert.ok(memoryOf(d0, 5) >= 1200);
+  g5.events();
+  assert.deepEqual(g5.send(Op.GET_DOMAIN_PATH, ["5"]), [], "not served");
+  assert.equal(h.x.pipeline.held(g5.conn), 1);
+  assert.deepEqual(lines, ["Domain 5 exceeds hard memory quota, Xenstore interface to domain stalled"]);
+  d0.write("/local/domain/5/other", "1");
+  assert.deepEqual(g5.events(), [], "events to it are dropped");
+  // dom0 takes the big node away: the guest is served again.
+  assert.equal(d0.rm("/local/domain/5/big"), OK("RM"));
+  assert.deepEqual(g5.drain().map((r) => Op[r.type]), ["GET_DOMAIN_PATH"]);
+  assert.ok(lines.includes("Domain 5 below hard memory quota again"));
+  // A reply over 16 bytes that would take it to the quota is refused.
+  for (let k = 0; k < 3; k++) assert.equal(d0.rm(`/local/domain/5/n${k}`), OK("RM"));
+  const fill = "/local/domain/5/fill";
+  // The node (record, path, "fill\0" in the parent's list) leaves 30 bytes.
+  d0.write(fill, "f".repeat(1200 - memoryOf(d0, 5) - 24 - 8 - fill.length - 5 - 30));
+  const left = 1200 - memoryOf(d0, 5);
+  assert.equal(left, 30);
+  assert.equal(g5.read("/local/domain/5/fill"), ERR("ENOMEM"));
+  assert.equal(g5.req(Op.GET_DOMAIN_PATH, ["5"]), "GET_DOMAIN_PATH /local/domain/5\0", "a 16-byte reply still goes");
+  // A privileged domain is never charged against its quota.
+  home(d0, 7, ["n7"]);
+  const g7 = h.domain(7);
+  for (let k = 0; k < 20; k++) assert.equal(g7.write(`/local/domain/7/n${k}`, "v".repeat(150)), OK("WRITE"));
+});
+
+test("memory: crossing the soft quota is logged", () => {
+  const lines: string[] = [];
+  const { h, d0 } = setup({}, { domains: "0-100", log: (l) => lines.push(l) });
+  d0.req(Op.SET_QUOTA, ["soft-memory", "600"]);
+  home(d0, 5, ["n5"]);
+  const g5 = h.domain(5);
+  for (let k = 0; k < 5; k++) g5.write(`n${k}`, "v".repeat(150));
+  assert.deepEqual(lines.filter((l) => l.includes("soft")), ["Domain 5 exceeds soft memory quota"]);
 });

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { EmulatedHypervisor } from "../src/domains/hypervisor.js";
+import { EmulatedHypervisor } from "../src/hypervisor/emulated.js";
 import { Op, type Packet } from "../src/protocol/messages.js";
 import { PacketParser } from "../src/protocol/parser.js";
 import { encodePacket } from "../src/protocol/serializer.js";

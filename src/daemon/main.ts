@@ -5,7 +5,9 @@
  * - foreground (-N).
  */
 import { writeFileSync, writeSync } from "node:fs";
-import { EmulatedHypervisor } from "../domains/hypervisor.js";
+import { EmulatedHypervisor } from "../hypervisor/emulated.js";
+import type { Hypervisor } from "../hypervisor/hypervisor.js";
+import { XenHypervisor, xenPresent } from "../hypervisor/xen.js";
 import { Xenstored } from "../server/xenstored.js";
 import { ActivationError, takeListenFds, type InheritedSockets } from "../system/activation.js";
 import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js";
@@ -45,6 +47,21 @@ function memReport(x: Xenstored, tracer: Tracer, file: string | null): boolean {
   }
 }
 
+/**
+ * The hypervisor to serve: Xen when this is a Xen host's dom0 (unless -D
+ * or an emulated domain list says otherwise), else the emulated domain
+ * table. A Xen host whose Xen interface cannot be opened is an error, not
+ * a reason to serve sockets only.
+ */
+function chooseHypervisor(opts: DaemonOptions, log: (line: string) => void): Hypervisor {
+  const emulated = (): Hypervisor => new EmulatedHypervisor(opts.domains, opts.domainsFile);
+  if (opts.noDomainInit || opts.domains !== null || opts.domainsFile !== null) return emulated();
+  if (!xenPresent()) return emulated();
+  const xen = XenHypervisor.open({ log });
+  if (xen instanceof Error) throw new Error(`this is a Xen host, but its hypervisor interface cannot be opened: ${xen.message}`);
+  return xen;
+}
+
 /** Build the store, open (or adopt) the sockets, write the pid file. */
 export async function startDaemon(opts: DaemonOptions, start: StartOptions = {}): Promise<Daemon> {
   const tracer = new Tracer(opts.traceFile);
@@ -54,8 +71,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     tracer.line(line);
     if (opts.verbose) sink(line);
   };
+  // Said once at start whatever -V says: a reader of the log must know whether guests are served.
+  const announce = (line: string): void => {
+    tracer.line(line);
+    sink(line);
+  };
+  const hypervisor = chooseHypervisor(opts, log);
   const xenstored: Xenstored = new Xenstored({
-    hypervisor: new EmulatedHypervisor(opts.domains, opts.domainsFile),
+    hypervisor,
     quotas: opts.quotas,
     privDomid: opts.privDomid,
     masterDomid: opts.masterDomid,
@@ -71,6 +94,13 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     },
   });
   const endpoint = xenstored.endpoint;
+  if (!opts.noDomainInit) {
+    const failed = xenstored.attachLocalRing();
+    if (failed) {
+      hypervisor.rings?.close();
+      throw new Error(`cannot serve dom0's ring: ${failed.message}`);
+    }
+  }
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   const inherited = start.inherited ?? null;
@@ -96,6 +126,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   }
   pidFile?.write();
   log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
+  announce(hypervisor.description);
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
@@ -110,6 +141,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         xenstored.pipeline.releaseHeldOutput();
         await Promise.all(listeners.map((l) => l.close()));
         pidFile?.release();
+        hypervisor.rings?.close();
         await tracer.end();
       })();
       return stopping;

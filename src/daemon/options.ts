@@ -21,6 +21,8 @@ export interface DaemonOptions {
   quotas: Quotas;
   /** Seconds an unsent watch event to an unprivileged domain is kept before it is dropped (cx -w watch-event). */
   watchEventTimeout: number;
+  /** -D: do not use the hypervisor (socket clients only, domains emulated), as cx without domain_init. */
+  noDomainInit: boolean;
   domains: string | null;
   domainsFile: string | null;
   socketPath: string;
@@ -42,7 +44,9 @@ export const USAGE = `Usage:
 
 where options may include:
 
-  -D, --no-domain-init    accepted for compatibility (no hypervisor to initialise),
+  -D, --no-domain-init    to state that xenstored should not initialise the
+                          hypervisor interface (no rings: socket clients only,
+                          domains emulated as without Xen),
   -F, --pid-file <file>   giving a file for the daemon's pid to be written,
   -H, --help              to output this message,
   -N, --no-fork           to request that the daemon does not fork,
@@ -78,9 +82,14 @@ tsxenstored options:
       --print-units       print systemd units (service, socket, read-only
                           socket) for this installation and exit
       --prefix <dir>      with --print-units: write them into <dir> instead
-      --domains <list>    domids the emulated hypervisor reports as existing,
-                          e.g. "0-1023" (default: every domid below 32752)
+      --domains <list>    without Xen: domids the emulated domain table reports
+                          as existing, e.g. "0-1023" (default: every domid
+                          below 32752); implies -D on a Xen host
       --domains-file <f>  the same list read from a file at every query
+
+On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
+daemon serves dom0's kernel ring and every introduced guest's ring; without
+Xen it serves socket clients only, and says so at start.
 
 Without -N the daemon detaches and the command returns once it is ready
 (sockets accepting, pid file written). Under systemd, sockets passed by
@@ -195,6 +204,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     masterDomid: v["master-domid"] !== undefined ? int("-m", v["master-domid"]) : 0,
     quotas,
     watchEventTimeout,
+    noDomainInit: v["no-domain-init"] ?? false,
     domains: v.domains ?? null,
     domainsFile: v["domains-file"] !== undefined ? resolve(v["domains-file"]) : null,
     socketPath,

@@ -4,13 +4,17 @@
  * the "shutdown already reported" state RESUME re-arms, and which domains
  * are privileged. Records change only through commit effects (`apply`).
  */
-import { FEATURE_DOMID_ANY, FEATURE_WATCHDEPTH } from "../protocol/messages.js";
+import { FEATURE_DOMID_ANY, FEATURE_ERROR, FEATURE_RECONNECTION, FEATURE_WATCHDEPTH } from "../protocol/messages.js";
 import { RecordType, type DomainRecord } from "../state/stream.js";
 import type { Effect } from "../store/store.js";
-import type { Hypervisor } from "./hypervisor.js";
+import type { Hypervisor } from "../hypervisor/hypervisor.js";
 
-/** Features this server offers (GET_FEATURE); ERROR and RECONNECTION arrive with guest rings. */
-export const SERVER_FEATURES = FEATURE_WATCHDEPTH | FEATURE_DOMID_ANY;
+/**
+ * Features this server offers (GET_FEATURE, and a ring's `server_features`
+ * at INTRODUCE): cx 4.22's (the error indicator, watch depth, DOMID_ANY)
+ * plus ring reconnection, which oxenstored offers too.
+ */
+export const SERVER_FEATURES = FEATURE_RECONNECTION | FEATURE_ERROR | FEATURE_WATCHDEPTH | FEATURE_DOMID_ANY;
 
 export interface Domain {
   readonly domid: number;

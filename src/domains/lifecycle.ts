@@ -1,6 +1,7 @@
 /**
- * A domain's life as xenstored sees it: INTRODUCE makes it known (and
- * resets its connection), RELEASE or its death makes it go. Going away:
+ * A domain's life as xenstored sees it: INTRODUCE makes it known (its ring
+ * mapped and served, its connection reset), a shutdown fires
+ * @releaseDomain once, RELEASE or its death makes it go. Going away:
  * its connections are dropped first so they see nothing of the cleanup,
  * the nodes it owns are deleted with their removal events (or handed to
  * the control domain with -K), ACL entries naming it stop matching (a
@@ -15,6 +16,7 @@ import { TreeEditor } from "../store/tree.js";
 import { walkTree } from "../store/walk.js";
 import type { Watcher, WatchEvents } from "../watches/events.js";
 import type { DomainRegistry } from "./domains.js";
+import type { GuestRings } from "./rings.js";
 
 /** What the lifecycle needs from the connection layer. */
 export interface DomainConnections {
@@ -27,10 +29,18 @@ export interface DomainConnections {
 export interface LifecycleOptions {
   /** cx -K: hand nodes of dead domains to the control domain instead of deleting them. */
   keepOrphans?: boolean;
+  /** The domains' rings, where there are any (Xen or the emulated host). */
+  rings?: GuestRings | null;
+  log?: (line: string) => void;
 }
+
+/** Commits the daemon makes itself when a domain dies. */
+const DEATH = (domid: number): CommitMeta => ({ domid, conn: 0, op: "domain-death", txId: 0 });
 
 export class DomainLifecycle {
   private readonly keepOrphans: boolean;
+  readonly rings: GuestRings | null;
+  private readonly log: (line: string) => void;
 
   constructor(
     private readonly store: Store,
@@ -40,16 +50,56 @@ export class DomainLifecycle {
     opts: LifecycleOptions = {},
   ) {
     this.keepOrphans = opts.keepOrphans ?? false;
+    this.rings = opts.rings ?? null;
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** Serve the host's own domain's ring (dom0's kernel, cx dom0_init). */
+  attachLocal(): Error | null {
+    const { rings, domains } = this;
+    if (!rings) return null;
+    const d = domains.get(domains.masterDomid)!;
+    return rings.attachLocal(d.domid, d.features);
   }
 
   /** INTRODUCE: a new domain, or a known one re-binding its event channel (libxl on resume). */
   introduce(domid: number, mfn: string, port: number, meta: CommitMeta): void {
-    const known = this.domains.introduced(domid);
-    // Without a ring to map, a domain the hypervisor does not know cannot be introduced.
-    if (!known && !this.domains.hypervisor.domainExists(domid)) throw new XsError("EINVAL");
+    const { domains, rings } = this;
+    const known = domains.introduced(domid);
+    if (!known && !domains.hypervisor.domainExists(domid)) throw new XsError("EINVAL");
+    if (rings) {
+      const features = domains.findOrCreate(domid)!.features;
+      const failed = rings.has(domid) ? rings.rebind(domid, port) : rings.attach(domid, mfn, port, features);
+      if (failed) {
+        this.log(`INTRODUCE of domain ${domid}: ${failed.message}`);
+        throw new XsError("EINVAL");
+      }
+    }
     if (!known || known.port !== port) this.store.commit({ effects: [{ kind: "introduce", domid, mfn, port }] }, meta);
-    this.connections.reset(domid);
-    if (!known && domid !== this.domains.masterDomid) this.events.fireSpecial("@introduceDomain", domid);
+    // cx domain_conn_reset: the domain starts afresh.
+    if (rings?.has(domid)) rings.reset(domid);
+    else this.connections.reset(domid);
+    if (!known && domid !== domains.masterDomid) this.events.fireSpecial("@introduceDomain", domid);
+  }
+
+  /**
+   * Domains changed state (VIRQ_DOM_EXC; cx `check_domains`): a shut down
+   * or crashed one fires @releaseDomain, once per shutdown; a dying or
+   * vanished one is released.
+   */
+  checkDomains(): void {
+    const { domains } = this;
+    for (const d of [...domains.all()]) {
+      if (!d.introduced || d.domid === domains.masterDomid) continue;
+      const state = domains.hypervisor.domainState(d.domid);
+      if (state === null || state.dying) {
+        this.log(`domain ${d.domid} ${state ? "is dying" : "is gone"}: released`);
+        this.release(d.domid, DEATH(d.domid));
+      } else if (state.shutdown && !d.shutdown) {
+        this.store.commit({ effects: [{ kind: "shutdown", domid: d.domid, shutdown: true }] }, DEATH(d.domid));
+        this.events.fireSpecial("@releaseDomain", d.domid);
+      }
+    }
   }
 
   /** RELEASE, or the domain died. */
@@ -57,6 +107,7 @@ export class DomainLifecycle {
     const { store, domains } = this;
     const heir = domains.privDomid;
     this.connections.close(domid);
+    this.rings?.destroy(domid);
     const editor = new TreeEditor(store.root);
     // Usually the toolstack has removed the guest's nodes already; the
     // ownership and reference tallies then spare us walking the tree.

@@ -1,16 +1,13 @@
 /**
- * What the daemon asks the hypervisor: does a domain exist? With no Xen
- * underneath, the answer comes from an emulated domain table: by default
- * every ordinary domid exists; `--domains` restricts it to a list, and
- * `--domains-file` re-reads a file on every question (the same syntax as
- * the upstream peers' fake hypervisor, so both can share one file).
+ * No hypervisor underneath: the domain table is emulated and there are no
+ * rings (clients use the socket). By default every ordinary domid exists;
+ * `--domains` restricts it to a list, and `--domains-file` re-reads a file
+ * on every question (the same syntax as the upstream peers' fake
+ * hypervisor, so both can share one file).
  */
 import { readFileSync } from "node:fs";
 import { DOMID_FIRST_RESERVED } from "../protocol/messages.js";
-
-export interface Hypervisor {
-  domainExists(domid: number): boolean;
-}
+import type { DomainState, Hypervisor } from "./hypervisor.js";
 
 /** Parse `0-1023, 5 7-9` style lists into a predicate. */
 function parseDomainSpec(spec: string): (domid: number) => boolean {
@@ -25,14 +22,23 @@ function parseDomainSpec(spec: string): (domid: number) => boolean {
   return (d) => ranges.some(([a, b]) => d >= a && d <= b);
 }
 
+const RUNNING: DomainState = { shutdown: false, dying: false };
+
 export class EmulatedHypervisor implements Hypervisor {
   private readonly fixed: (domid: number) => boolean;
+  readonly rings = null;
+  readonly description: string;
 
   constructor(
     spec: string | null = null,
     private readonly file: string | null = null,
   ) {
     this.fixed = spec === null ? (d) => d < DOMID_FIRST_RESERVED : parseDomainSpec(spec);
+    this.description = `no hypervisor: domains emulated (${file ? `listed in ${file}` : (spec ?? "every domid")}), no rings`;
+  }
+
+  domainState(domid: number): DomainState | null {
+    return this.domainExists(domid) ? RUNNING : null;
   }
 
   domainExists(domid: number): boolean {

@@ -6,7 +6,7 @@
 import { Op } from "../protocol/messages.js";
 import type { Principal } from "../store/perms.js";
 import type { Transaction } from "../transactions/transaction.js";
-import type { Transport } from "../transport/transport.js";
+import type { CloseReason, Transport } from "../transport/transport.js";
 import { OutputQueue } from "./output.js";
 
 export type ConnectionKind = "socket" | "domain";
@@ -122,10 +122,10 @@ export class Connection {
     this.output.clear();
   }
 
-  close(): void {
+  close(reason?: CloseReason): void {
     if (this.closed) return;
     this.closed = true;
     this.discardOutput();
-    this.transport.close();
+    this.transport.close(reason);
   }
 }

@@ -6,12 +6,14 @@
 import type { DomainConnections } from "../domains/lifecycle.js";
 import type { ContentionManager } from "../transactions/contention.js";
 import type { Transaction } from "../transactions/transaction.js";
-import type { Transport } from "../transport/transport.js";
+import type { CloseReason, Transport } from "../transport/transport.js";
 import type { WatchRegistry } from "../watches/registry.js";
 import { Connection, type ConnectionKind, type Rights } from "./connection.js";
 
 export class Connections implements DomainConnections, Iterable<Connection> {
   private readonly live = new Set<Connection>();
+  /** The same, by domain (socket clients under 0), in connection order. */
+  private readonly byDomid = new Map<number, Set<Connection>>();
   private nextSeq = 1;
   private readonly closeListeners: ((c: Connection) => void)[] = [];
 
@@ -25,6 +27,9 @@ export class Connections implements DomainConnections, Iterable<Connection> {
     const conn = new Connection(seq, kind, domid, this.rights, transport, readonly);
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
     this.live.add(conn);
+    let mine = this.byDomid.get(domid);
+    if (!mine) this.byDomid.set(domid, (mine = new Set()));
+    mine.add(conn);
     return conn;
   }
 
@@ -56,8 +61,23 @@ export class Connections implements DomainConnections, Iterable<Connection> {
    */
   ofDomain(domid: number, sockets = false): Connection[] {
     const out: Connection[] = [];
-    for (const c of this.live) if (c.domid === domid && (sockets || c.kind === "domain")) out.push(c);
+    const mine = this.byDomid.get(domid);
+    if (mine) for (const c of mine) if (sockets || c.kind === "domain") out.push(c);
     return out;
+  }
+
+  /** Bytes of the watches (path and token) and of the queued output of a domain's connections (its memory quota). */
+  usage(domid: number): { watches: number; output: number } {
+    let watches = 0;
+    let output = 0;
+    const mine = this.byDomid.get(domid);
+    if (mine) {
+      for (const c of mine) {
+        watches += this.watches.bytesOf(c);
+        output += c.output.bytes;
+      }
+    }
+    return { watches, output };
   }
 
   /** Called when a connection is torn down (after its state is gone). */
@@ -81,12 +101,15 @@ export class Connections implements DomainConnections, Iterable<Connection> {
   }
 
   /** Tear down a connection: its watches and transactions go with it. */
-  disconnect(conn: Connection): void {
+  disconnect(conn: Connection, reason?: CloseReason): void {
     if (!this.live.has(conn)) return;
     this.resetState(conn);
     this.contention.forget(conn);
     this.live.delete(conn);
-    conn.close();
+    const mine = this.byDomid.get(conn.domid);
+    mine?.delete(conn);
+    if (mine?.size === 0) this.byDomid.delete(conn.domid);
+    conn.close(reason);
     for (const l of this.closeListeners) l(conn);
   }
 

@@ -9,13 +9,17 @@
  * rest waits for its next turn, after every other connection with input
  * has had one, so one flooding client delays only itself.
  */
-import { Op, PAYLOAD_MAX, XsError, opName, type Packet } from "../protocol/messages.js";
+import { HEADER_SIZE, Op, PAYLOAD_MAX, XsError, opName, type Packet } from "../protocol/messages.js";
 import { OversizePacketError, PacketParser } from "../protocol/parser.js";
 import { encode } from "../protocol/serializer.js";
 import { absolutize } from "../store/path.js";
 import type { Connection } from "./connection.js";
 import { decode, dispatch, type DecodedRequest } from "./dispatch.js";
 import type { Services } from "./services.js";
+
+/** cx keeps replies up to this size in the request's buffer, without a memory quota check. */
+const SMALL_REPLY = 16;
+const ENOMEM_REPLY = Buffer.from("ENOMEM\0", "latin1");
 
 /** Requests served per connection per turn. */
 const BATCH = 256;
@@ -72,6 +76,10 @@ export class Pipeline {
   private stopped = false;
   /** Connections holding events that expire, and the timer that expires them. */
   private readonly timed = new Set<Connection>();
+  /** Unprivileged connections not served because their domain is over its hard memory quota. */
+  private readonly stalled = new Set<Connection>();
+  /** Domains over their soft memory quota, with when that was last logged (cx logs at most every 10 s). */
+  private readonly softReported = new Map<number, number>();
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly trace: TraceHook | undefined;
   private readonly manageContention: boolean;
@@ -91,6 +99,7 @@ export class Pipeline {
       this.dirty.delete(c);
       this.turns.delete(c);
       this.timed.delete(c);
+      this.stalled.delete(c);
     });
   }
 
@@ -188,7 +197,42 @@ export class Pipeline {
   private blocked(conn: Connection): boolean {
     if (conn.privileged) return conn.writeBlocked;
     const q = this.svc.quotas.limit("outstanding", conn.domid);
-    return q !== 0 && conn.output.packets >= q;
+    if (q !== 0 && conn.output.packets >= q) {
+      // cx writes each reply as it goes: what fits in the ring is not outstanding.
+      conn.flush();
+      if (conn.output.packets >= q) return true;
+    }
+    if (this.overMemory(conn.domid, 0)) {
+      if (!this.stalled.has(conn)) {
+        this.stalled.add(conn);
+        this.svc.log(`Domain ${conn.domid} exceeds hard memory quota, Xenstore interface to domain stalled`);
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Would an unprivileged domain with `more` bytes be at or over its hard
+   * memory quota (cx `domain_chk_quota`)? Also logs the soft quota.
+   */
+  private overMemory(domid: number, more: number): boolean {
+    const { quotas, memory, log } = this.svc;
+    const hard = quotas.limit("memory", domid);
+    const soft = quotas.limit("memory", domid, "soft");
+    if (hard === 0 && soft === 0) return false;
+    const used = memory.of(domid) + more;
+    if (soft !== 0) {
+      const last = this.softReported.get(domid);
+      if (used >= soft && last === undefined) {
+        this.softReported.set(domid, Date.now());
+        log(`Domain ${domid} exceeds soft memory quota`);
+      } else if (used < soft && last !== undefined && Date.now() - last >= 10_000) {
+        this.softReported.delete(domid);
+        log(`Domain ${domid} below soft memory quota again`);
+      }
+    }
+    return hard !== 0 && used >= hard;
   }
 
   /** Process queued requests while the client keeps up, for one turn; then flush output. */
@@ -220,7 +264,7 @@ export class Pipeline {
     }
     // After an oversize header: as cx, the requests before it take effect
     // but the connection is gone before their replies go out.
-    if (st.closing && st.next === st.inbox.length) connections.disconnect(conn);
+    if (st.closing && st.next === st.inbox.length) connections.disconnect(conn, "protocol");
     // A client we do not serve, or that is far ahead of us, keeps its
     // further input (in its socket buffer, or its ring).
     const waiting = st.inbox.length - st.next;
@@ -275,10 +319,21 @@ export class Pipeline {
       payload = Buffer.from(`${e instanceof XsError ? e.errno : "EIO"}\0`, "latin1");
     }
     if (!svc.connections.has(conn)) return; // released itself
+    // A larger reply to a domain over its memory quota is refused (cx send_reply).
+    if (!conn.privileged && payload.length > SMALL_REPLY && this.overMemory(conn.domid, HEADER_SIZE + payload.length)) {
+      type = Op.ERROR;
+      payload = ENOMEM_REPLY;
+    }
     conn.queueReply(type, packet.reqId, packet.txId, payload);
     this.dirty.add(conn);
     this.trace?.(conn, "OUT", { type, reqId: packet.reqId, txId: packet.txId, payload });
     this.deliverRaised();
+  }
+
+  /** After a change made outside any request (a domain died): its events go out now. */
+  settle(): void {
+    this.deliverRaised();
+    this.flushAll();
   }
 
   /** Queue the events raised so far to their watchers (after the reply that raised them). */
@@ -290,7 +345,8 @@ export class Pipeline {
       const owner = ev.owner;
       if (!svc.connections.has(owner)) continue;
       const deadline = this.eventTimeoutMs && !owner.privileged ? now + this.eventTimeoutMs : 0;
-      if (!owner.queueEvent(ev.key, ev.special, deadline)) {
+      // An event that would take a domain over its memory quota is dropped (cx send_event).
+      if ((!owner.privileged && this.overMemory(owner.domid, HEADER_SIZE + ev.key.length + 1)) || !owner.queueEvent(ev.key, ev.special, deadline)) {
         svc.stats.eventsDropped++;
         continue;
       }
@@ -304,6 +360,13 @@ export class Pipeline {
   /** Flush every connection with new output; cut off privileged clients far behind. */
   flushAll(): void {
     const { connections, stats } = this.svc;
+    // Domains back under their memory quota are served again.
+    for (const c of this.stalled) {
+      if (this.overMemory(c.domid, 0)) continue;
+      this.stalled.delete(c);
+      this.svc.log(`Domain ${c.domid} below hard memory quota again`);
+      this.laterTurn(c);
+    }
     for (const c of this.dirty) {
       c.flush();
       if (c.privileged && (c.output.bytes > this.outputLimit.bytes || c.output.packets > this.outputLimit.packets)) {
@@ -311,7 +374,7 @@ export class Pipeline {
           `connection ${c.seq} (${c.kind} of domain ${c.domid}) closed: ${c.output.packets} replies and events (${c.output.bytes} bytes) not read`,
         );
         stats.cutOff++;
-        connections.disconnect(c);
+        connections.disconnect(c, "overrun");
       }
     }
     this.dirty.clear();

@@ -65,6 +65,18 @@ export function quotaExceeded(req: Request, name: QuotaName, value: number): boo
   return !req.principal.privileged && req.svc.quotas.exceeded(name, req.conn.domid, value);
 }
 
+/**
+ * Would `delta` more bytes charged to `owner` take that domain to its hard
+ * memory quota? Only for unprivileged callers and owners (cx 4.17 fails
+ * the node write with EIO, a watch with ENOMEM).
+ */
+export function overMemoryQuota(req: Request, owner: number, delta: number): boolean {
+  const { principal, svc } = req;
+  if (principal.privileged || svc.domains.isPrivileged(owner)) return false;
+  const hard = svc.quotas.limit("memory", owner);
+  return hard !== 0 && svc.memory.of(owner) + delta >= hard;
+}
+
 export function pathMax(req: Request): number {
   const q = req.principal.privileged ? req.svc.quotas.hard["path-max"] : req.svc.quotas.limit("path-max", req.conn.domid);
   return q === 0 ? Number.MAX_SAFE_INTEGER : q;

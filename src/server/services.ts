@@ -4,6 +4,7 @@
  */
 import type { DomainRegistry } from "../domains/domains.js";
 import type { DomainLifecycle } from "../domains/lifecycle.js";
+import type { DomainMemory } from "../quota/memory.js";
 import type { Quotas } from "../quota/quotas.js";
 import type { Store } from "../store/store.js";
 import type { ContentionManager } from "../transactions/contention.js";
@@ -40,6 +41,8 @@ export interface Services {
   readonly domains: DomainRegistry;
   readonly lifecycle: DomainLifecycle;
   readonly quotas: Quotas;
+  /** Each domain's accounted memory (the `memory` quota). */
+  readonly memory: DomainMemory;
   readonly watches: WatchRegistry<Connection>;
   readonly events: WatchEvents<Connection>;
   readonly connections: Connections;

@@ -8,9 +8,11 @@
  *     → watch events → Connection output queue → transport
  */
 import { DomainRegistry } from "../domains/domains.js";
-import type { Hypervisor } from "../domains/hypervisor.js";
+import type { Hypervisor } from "../hypervisor/hypervisor.js";
 import { DomainLifecycle } from "../domains/lifecycle.js";
+import { GuestRings } from "../domains/rings.js";
 import { HEADER_SIZE, Op } from "../protocol/messages.js";
+import { DomainMemory, NodeMemory } from "../quota/memory.js";
 import { Quotas } from "../quota/quotas.js";
 import { continueListingGenerations, listingGeneration } from "../store/children.js";
 import { Perms } from "../store/perms.js";
@@ -75,6 +77,7 @@ export class Xenstored {
   readonly store: Store;
   readonly domains: DomainRegistry;
   readonly quotas: Quotas;
+  readonly memory: DomainMemory;
   readonly watches = new WatchRegistry<Connection>();
   readonly events: WatchEvents<Connection>;
   readonly contention: ContentionManager<Transaction, Connection>;
@@ -108,12 +111,35 @@ export class Xenstored {
       privileged: (domid) => domains.isPrivileged(domid),
       target: (domid) => domains.get(domid)?.target ?? null,
     });
-    this.lifecycle = new DomainLifecycle(this.store, domains, this.events, this.connections, { keepOrphans: opts.keepOrphans });
+    const nodeMemory = new NodeMemory(this.store.root);
+    this.store.onCommit((r) => nodeMemory.applyCommit(r));
+    this.memory = new DomainMemory(nodeMemory, this.connections);
+    // Transports reach the daemon only through this (the pipeline is built below).
+    const connections = this.connections;
+    this.endpoint = {
+      connect: (info, transport) => {
+        const conn = connections.open(info.kind, info.domid, transport, info.readonly);
+        this.pipeline.attach(conn);
+        return {
+          received: (chunk) => this.pipeline.receive(conn, chunk),
+          drained: () => this.pipeline.drained(conn),
+          closed: () => connections.disconnect(conn),
+        };
+      },
+      log: this.log,
+    };
+    const ringHost = opts.hypervisor.rings;
+    this.lifecycle = new DomainLifecycle(this.store, domains, this.events, this.connections, {
+      keepOrphans: opts.keepOrphans,
+      rings: ringHost ? new GuestRings(ringHost, this.endpoint, this.log) : null,
+      log: this.log,
+    });
     this.services = {
       store: this.store,
       domains,
       lifecycle: this.lifecycle,
       quotas,
+      memory: this.memory,
       watches: this.watches,
       events: this.events,
       connections: this.connections,
@@ -131,19 +157,16 @@ export class Xenstored {
     // The host's own domain is known from the start (cx dom0_init); the
     // initial state, not a change.
     domains.apply({ kind: "introduce", domid: domains.masterDomid, mfn: "0", port: 1 });
-    const { connections, pipeline } = this;
-    this.endpoint = {
-      connect(info, transport) {
-        const conn = connections.open(info.kind, info.domid, transport, info.readonly);
-        pipeline.attach(conn);
-        return {
-          received: (chunk) => pipeline.receive(conn, chunk),
-          drained: () => pipeline.drained(conn),
-          closed: () => connections.disconnect(conn),
-        };
-      },
-      log: this.log,
-    };
+    // Domains that die or shut down (VIRQ_DOM_EXC): the events this raises go out at once.
+    ringHost?.watchDomains(() => {
+      this.lifecycle.checkDomains();
+      this.pipeline.settle();
+    });
+  }
+
+  /** Serve the host's own ring (dom0's kernel), where there is one; an Error says why it cannot be. */
+  attachLocalRing(): Error | null {
+    return this.lifecycle.attachLocal();
   }
 
   /** Connect a client directly (tests, embedding): the endpoint's connection object. */
@@ -203,6 +226,7 @@ export class Xenstored {
     // The tree is checked while it is built, before anything is replaced.
     const treeRecords: (NodeRecord | SpecialRecord)[] = [...of(RecordType.Node), ...of(RecordType.Special)];
     this.store.restore(global.revision, treeRecords);
+    this.memory.nodes.reset(this.store.root);
     for (const c of [...this.connections]) this.connections.disconnect(c);
     this.quotas.restore(of(RecordType.Quota) satisfies QuotaRecord[]);
     this.domains.restore(of(RecordType.Domain) satisfies DomainRecord[]);

@@ -33,6 +33,8 @@ export interface Children {
   names(): readonly string[];
   /** The DIRECTORY reply body: names, each NUL-terminated (memoised). */
   listing(): Buffer;
+  /** Its length, without building it (node sizes, memory accounting). */
+  readonly listingLength: number;
   /** Same names in the same order? */
   sameNames(other: Children | null): boolean;
 }
@@ -77,6 +79,12 @@ class SmallChildren implements Children {
 
   get size(): number {
     return this.slots.length / 3;
+  }
+
+  get listingLength(): number {
+    let n = 0;
+    for (let i = 0; i < this.slots.length; i += 3) n += (this.slots[i] as string).length + 1;
+    return n;
   }
 
   private indexOf(name: string): number {
@@ -197,10 +205,12 @@ class LargeChildren implements Children {
     readonly size: number,
     private readonly nextRank: number,
     readonly namesVersion: number,
+    /** Kept as names come and go: building a listing of thousands of names to measure it would cost O(n). */
+    readonly listingLength: number,
   ) {}
 
   static from(nodes: readonly Node[]): LargeChildren {
-    let c = new LargeChildren(EMPTY_ROOT, 0, 0, ++versionCounter);
+    let c = new LargeChildren(EMPTY_ROOT, 0, 0, ++versionCounter, 0);
     for (const n of nodes) c = c.set(n);
     return c;
   }
@@ -232,7 +242,9 @@ class LargeChildren implements Children {
     if (prev && prev.node === node) return this;
     const leaf: Leaf = { node, rank: prev ? prev.rank : this.nextRank };
     const root = insert(this.root, leaf, hashOf(node.name), 0) as Bitmap;
-    const next = new LargeChildren(root, prev ? this.size : this.size + 1, prev ? this.nextRank : this.nextRank + 1, prev ? this.namesVersion : ++versionCounter);
+    const next = prev
+      ? new LargeChildren(root, this.size, this.nextRank, this.namesVersion, this.listingLength)
+      : new LargeChildren(root, this.size + 1, this.nextRank + 1, ++versionCounter, this.listingLength + node.name.length + 1);
     if (prev) next.listingCache = this.listingCache;
     return next;
   }
@@ -246,7 +258,7 @@ class LargeChildren implements Children {
       return small;
     }
     const root = (remove(this.root, name, hashOf(name), 0) ?? EMPTY_ROOT) as Bitmap;
-    return new LargeChildren(root, this.size - 1, this.nextRank, ++versionCounter);
+    return new LargeChildren(root, this.size - 1, this.nextRank, ++versionCounter, this.listingLength - name.length - 1);
   }
 
   nodes(): Node[] {

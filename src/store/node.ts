@@ -84,9 +84,14 @@ export class Node {
     return this.children ? this.children.namesVersion : 0;
   }
 
+  /** Length of the DIRECTORY reply body. */
+  listingLength(): number {
+    return this.children ? this.children.listingLength : 0;
+  }
+
   /** Bytes C xenstored charges for this node (node-size quota, memory accounting). */
   get size(): number {
-    return nodeSize(this.perms.entries.length, this.value.length, this.listing().length);
+    return nodeSize(this.perms.entries.length, this.value.length, this.listingLength());
   }
 }
 
@@ -119,6 +124,12 @@ export class OverlayNode extends Node {
 
   override listing(): Buffer {
     return Buffer.from(this.order.map((n) => `${n}\0`).join(""), "latin1");
+  }
+
+  override listingLength(): number {
+    let n = 0;
+    for (const name of this.order) n += name.length + 1;
+    return n;
   }
 
   override get listingVersion(): number {

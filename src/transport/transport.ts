@@ -15,9 +15,16 @@ export interface Transport {
   write(data: Buffer): number;
   /** Stop (false) or resume (true) delivering input: the daemon is not serving this peer for now. */
   setReceiving?(on: boolean): void;
-  /** Disconnect the peer (protocol violation, release, shutdown). */
-  close(): void;
+  /**
+   * The daemon dropped this peer's connection: for a protocol violation or
+   * a client far behind on its output (`reason`), or because the peer is
+   * gone (release, shutdown).
+   */
+  close(reason?: CloseReason): void;
 }
+
+/** Why the daemon cut a connection off. */
+export type CloseReason = "protocol" | "overrun";
 
 /** What a transport reports about its peer. */
 export interface Peer {

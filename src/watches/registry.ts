@@ -40,6 +40,8 @@ export const enum Match {
 export class WatchRegistry<C extends WatchOwner = WatchOwner> {
   private readonly byPath = new Map<string, Watch<C>[]>();
   private readonly byOwner = new Map<C, Watch<C>[]>();
+  /** Bytes of each owner's watch paths and tokens (its memory quota). */
+  private readonly ownerBytes = new Map<C, number>();
   private nextSeq = 1;
 
   add(w: Omit<Watch<C>, "seq">): Watch<C> {
@@ -50,6 +52,7 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
     let mine = this.byOwner.get(watch.owner);
     if (!mine) this.byOwner.set(watch.owner, (mine = []));
     mine.push(watch);
+    this.ownerBytes.set(watch.owner, (this.ownerBytes.get(watch.owner) ?? 0) + watch.path.length + watch.token.length);
     return watch;
   }
 
@@ -67,7 +70,12 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
     const mine = this.byOwner.get(watch.owner);
     if (mine) {
       const i = mine.indexOf(watch);
-      if (i >= 0) mine.splice(i, 1);
+      if (i >= 0) {
+        mine.splice(i, 1);
+        const left = this.ownerBytes.get(watch.owner)! - watch.path.length - watch.token.length;
+        if (left === 0) this.ownerBytes.delete(watch.owner);
+        else this.ownerBytes.set(watch.owner, left);
+      }
       if (mine.length === 0) this.byOwner.delete(watch.owner);
     }
   }
@@ -77,6 +85,11 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
     if (!mine) return 0;
     for (const w of [...mine]) this.remove(w);
     return mine.length;
+  }
+
+  /** Bytes of an owner's watch paths and tokens. */
+  bytesOf(owner: C): number {
+    return this.ownerBytes.get(owner) ?? 0;
   }
 
   count(owner: C): number {

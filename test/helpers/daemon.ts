@@ -119,3 +119,14 @@ export function runWith(socket: string, cmd: string, args: string[], input?: str
 export function haveCommand(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 }
+
+/**
+ * The one line a daemon without Xen prints at start, saying it serves
+ * socket clients only; stripped from a daemon's stderr by tests that
+ * check it says nothing else.
+ */
+export const NO_XEN_LINE = /^tsxenstored: no hypervisor: domains emulated \([^)]*\), no rings\n/m;
+
+export function withoutStartLine(stderr: string): string {
+  return stderr.replace(NO_XEN_LINE, "");
+}

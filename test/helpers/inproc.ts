@@ -5,7 +5,7 @@
  * no timers.
  */
 import assert from "node:assert/strict";
-import { EmulatedHypervisor } from "../../src/domains/hypervisor.js";
+import { EmulatedHypervisor } from "../../src/hypervisor/emulated.js";
 import { decodeState, RecordType } from "../../src/state/stream.js";
 import { Op, type Packet } from "../../src/protocol/messages.js";
 import { PacketParser } from "../../src/protocol/parser.js";

@@ -4,7 +4,6 @@
  * the same text.
  */
 import type { Strings } from "../../protocol/requests.js";
-import { memoryOwnedBy } from "../../quota/accounting.js";
 import { CONTROL_ORDER, QUOTAS, type QuotaKind, type QuotaName } from "../../quota/quotas.js";
 import { atoi } from "../../util/cparse.js";
 import { fail, ok, str, type Request } from "../request.js";
@@ -72,7 +71,7 @@ function domainUsage(req: Request, domid: number): Buffer {
     line("watches", watches) +
     line("transactions", transactions) +
     line("outstanding", outstanding) +
-    line("memory", memoryOwnedBy(svc.store.root, domid, svc.connections.ofDomain(domid, true).flatMap((c) => svc.watches.ofOwner(c))));
+    line("memory", svc.memory.of(domid));
   return str(text);
 }
 
@@ -82,7 +81,9 @@ const COMMANDS: Record<string, Command> = {
     modifies: false,
     run(req, args) {
       if (args.length) fail("EINVAL");
-      if (!req.svc.store.tallies.check(req.svc.store.root)) req.svc.log("check: node ownership counts were inconsistent; repaired");
+      const { store, memory, log } = req.svc;
+      if (!store.tallies.check(store.root)) log("check: node ownership counts were inconsistent; repaired");
+      if (!memory.nodes.reset(store.root)) log("check: node memory accounting was inconsistent; repaired");
       return ok();
     },
   },

@@ -11,7 +11,7 @@ import { baseName, isSpecial, parentOf } from "../../store/path.js";
 import { PERM_OWNER, PERM_READ, PERM_WRITE, Perms, parsePermStrings, permFor } from "../../store/perms.js";
 import { CHILDREN, EXISTS, PERMS, VALUE } from "../../transactions/view.js";
 import { Match } from "../../watches/registry.js";
-import { accessNow, errnoOf, fail, getNode, nodePath, ok, quotaExceeded, quotaReached, specialPath, type Request } from "../request.js";
+import { accessNow, errnoOf, fail, getNode, nodePath, ok, overMemoryQuota, quotaExceeded, quotaReached, specialPath, type Request } from "../request.js";
 
 export function read(req: Request, arg: OneArg): Buffer {
   const path = nodePath(req, arg);
@@ -105,16 +105,23 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
     const owned = view.ownedForQuota(principal.domid);
     // cx writes the new nodes bottom-up, checking the owner's node count
     // before each (counted at once outside transactions, only at commit
-    // inside) and each node's size, then rewrites the existing ancestor.
+    // inside), each node's size and the memory it takes, then rewrites the
+    // existing ancestor.
+    let bytes = 0;
     for (let i = missing.length - 1, k = 0; i >= 0; i--, k++) {
       if (quotaReached(req, "nodes", owned + (view.transactional ? 0 : k))) fail("ENOSPC");
       const leaf = i === missing.length - 1;
       const childList = leaf ? 0 : baseName(missing[i + 1]!).length + 1;
-      checkNodeSize(req, nodeSize(perms.entries.length, leaf ? value.length : 0, childList));
+      const size = nodeSize(perms.entries.length, leaf ? value.length : 0, childList);
+      checkNodeSize(req, size);
+      bytes += size + missing[i]!.length;
+      if (overMemoryQuota(req, principal.domid, bytes)) fail("EIO");
     }
     // The existing ancestor is rewritten with one more child name.
     view.observeSize(anchor);
-    checkNodeSize(req, a.size + baseName(missing[0]!).length + 1);
+    const grown = baseName(missing[0]!).length + 1;
+    checkNodeSize(req, a.size + grown);
+    if (overMemoryQuota(req, a.perms.owner, a.perms.owner === principal.domid ? bytes + grown : grown)) fail("EIO");
   }
   if (mkdir) view.mkdir(path);
   else view.write(path, value);
@@ -144,7 +151,9 @@ export function write(req: Request, args: WriteArgs): Buffer {
   }
   if (!req.principal.privileged) {
     req.view.observeSize(path);
-    checkNodeSize(req, existing.withValue(value).size);
+    const size = existing.withValue(value).size;
+    checkNodeSize(req, size);
+    if (overMemoryQuota(req, existing.perms.owner, size - existing.size)) fail("EIO");
   }
   req.view.write(path, value);
   changed(req, path, Match.Subtree);
@@ -225,7 +234,9 @@ export function setPerms(req: Request, strings: Strings): Buffer {
     view.observe(path, PERMS);
     if (perms.owner !== node.perms.owner) fail("EPERM");
     view.observeSize(path);
-    checkNodeSize(req, node.withPerms(perms).size);
+    const size = node.withPerms(perms).size;
+    checkNodeSize(req, size);
+    if (overMemoryQuota(req, node.perms.owner, size - node.size)) fail("EIO");
   }
   const old = view.setPerms(path, perms);
   changed(req, path, Match.Subtree, old);

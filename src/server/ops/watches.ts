@@ -3,7 +3,7 @@ import { REL_PATH_MAX } from "../../protocol/messages.js";
 import type { NoArgs, Strings } from "../../protocol/requests.js";
 import { absolutize } from "../../store/path.js";
 import { atoi } from "../../util/cparse.js";
-import { fail, nodePath, ok, quotaReached, type Request } from "../request.js";
+import { fail, nodePath, ok, overMemoryQuota, quotaReached, type Request } from "../request.js";
 
 /**
  * WATCH `<path>|<token>|[<depth>|]`: acknowledge, then send the initial
@@ -31,6 +31,7 @@ export function watch(req: Request, args: Strings): Buffer {
   }
   if (svc.watches.find(conn, path, token)) fail("EEXIST");
   if (quotaReached(req, "watches", svc.watches.count(conn))) fail("ENOSPC");
+  if (overMemoryQuota(req, conn.domid, path.length + token.length)) fail("ENOMEM");
   svc.watches.add({ owner: conn, path, token, prefixLength, depth });
   svc.events.raise(conn, path.slice(prefixLength), token);
   return ok();

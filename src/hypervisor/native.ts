@@ -1,0 +1,46 @@
+/**
+ * The Xen addon (native/xen.c), typed. Loaded on first use; absent when it
+ * did not build, in which case there is no ring support.
+ */
+import { createRequire } from "node:module";
+
+/** An opaque mapped ring page. */
+export type NativeRing = { readonly __ring: unique symbol };
+
+export interface XenAddon {
+  /** Resolve the Xen calls (from `emulation` if given) and open the handles: null, or why not. */
+  load(emulation?: string): string | null;
+  /** What loaded: 1 grant maps, 2 foreign maps, 4 domain state. */
+  features(): number;
+  bindInterdomain(domid: number, remotePort: number): number;
+  bindVirq(virq: number): number;
+  unbind(port: number): number;
+  notify(port: number): number;
+  watchEvents(callback: (ports: number[]) => void): number;
+  stopEvents(): void;
+  mapGrant(domid: number): NativeRing | number;
+  mapForeign(domid: number, frame: number): NativeRing | number;
+  mapFile(path: string): NativeRing | number;
+  ringOfBuffer(buffer: Buffer): NativeRing;
+  unmap(ring: NativeRing): void;
+  ringGet(ring: NativeRing, field: number): number;
+  ringSet(ring: NativeRing, field: number, value: number): number;
+  ringConsume(ring: NativeRing, queue: number, max: number): Buffer | null;
+  ringProduce(ring: NativeRing, queue: number, data: Buffer): number;
+  ringState(ring: NativeRing, queue: number): number;
+  /** -1 no such domain, -2 unknown, else flags: 1 exists, 2 shut down, 4 dying. */
+  domainInfo(domid: number): number;
+}
+
+let loaded: XenAddon | null | undefined;
+
+export function xenAddon(): XenAddon | null {
+  if (loaded === undefined) {
+    try {
+      loaded = createRequire(import.meta.url)("../../../build/Release/tsxs_xen.node") as XenAddon;
+    } catch {
+      loaded = null;
+    }
+  }
+  return loaded;
+}

@@ -1,0 +1,215 @@
+/**
+ * An in-process stand-in for the hypervisor's ring interface: each guest's
+ * ring page is ordinary memory, copied by the same addon code as a mapped
+ * page (native/xen.c), and event channels are queued notifications that
+ * `settle()` delivers. Lets tests drive the daemon's ring transport as a
+ * guest kernel would, deterministically, and count mappings and ports.
+ */
+import { Field, Queue, RING_SIZE, type EventPort, type RingPage } from "../../src/transport/ring/page.js";
+import type { DomainState, Hypervisor, LocalRing, RingHost } from "../../src/hypervisor/hypervisor.js";
+import { xenAddon } from "../../src/hypervisor/native.js";
+import { memoryRing } from "../../src/hypervisor/native-ring.js";
+import { PacketParser } from "../../src/protocol/parser.js";
+import { encodePacket, joinStrings } from "../../src/protocol/serializer.js";
+import { Op, type Packet } from "../../src/protocol/messages.js";
+
+/** Why ring tests cannot run (the addon did not build), or null. */
+export function ringsUnavailable(): string | null {
+  return xenAddon() ? null : "the Xen addon (build/Release/tsxs_xen.node) is not built";
+}
+
+/** A guest's side of its ring: what its kernel's xenbus does, request by request. */
+export class Guest {
+  readonly buffer = Buffer.alloc(4096);
+  /** The guest's view of the page (the same memory as the server's). */
+  readonly page: RingPage;
+  readonly received: Packet[] = [];
+  private readonly parser = new PacketParser(1 << 20);
+  /** Bytes waiting to go into the request queue (a ring holds 1024). */
+  private pendingOut: Buffer[] = [];
+  /** Stop taking replies (a guest that never reads its ring). */
+  reading = true;
+  notified = 0;
+  state: DomainState | null = { shutdown: false, dying: false };
+  private nextReq = 1;
+
+  constructor(
+    readonly domid: number,
+    /** The guest's end of its xenstore event channel. */
+    readonly port: number,
+    private readonly host: MemoryRingHost,
+  ) {
+    this.page = memoryRing(xenAddon()!, this.buffer);
+  }
+
+  /** Queue raw bytes for the request ring; they go in as space allows. */
+  sendRaw(bytes: Buffer): void {
+    this.pendingOut.push(bytes);
+    this.push();
+  }
+
+  send(type: number, args: readonly string[] | Buffer, txId = 0, reqId = this.nextReq++): number {
+    const payload = Buffer.isBuffer(args) ? args : joinStrings(args);
+    this.sendRaw(encodePacket(type, reqId, txId, payload));
+    return reqId;
+  }
+
+  /** Move what fits from our queue into the request ring, and signal. */
+  private push(): void {
+    let moved = false;
+    while (this.pendingOut.length) {
+      const head = this.pendingOut[0]!;
+      const n = this.page.produce(Queue.Requests, head);
+      if (n <= 0) break;
+      moved = true;
+      if (n === head.length) this.pendingOut.shift();
+      else this.pendingOut[0] = head.subarray(n);
+    }
+    if (moved) this.host.signal(this.domid);
+  }
+
+  /** The server signalled: take replies, push more requests. */
+  onNotify(): void {
+    this.notified++;
+    if (this.reading) this.take();
+    this.push();
+  }
+
+  take(): void {
+    for (;;) {
+      const data = this.page.consume(Queue.Responses, RING_SIZE);
+      if (!data || data.length === 0) break;
+      this.received.push(...this.parser.push(data));
+      this.host.signal(this.domid);
+    }
+  }
+
+  /** Replies and events received, as "TYPE body" text (and forget them). */
+  replies(): string[] {
+    return this.received.splice(0).map((p) => `${Op[p.type] ?? p.type} ${p.payload.toString("latin1")}`);
+  }
+
+  get waitingToSend(): number {
+    return this.pendingOut.reduce((n, b) => n + b.length, 0);
+  }
+}
+
+interface Binding {
+  readonly domid: number;
+  readonly onEvent: () => void;
+}
+
+export class MemoryRingHost implements RingHost {
+  readonly guests = new Map<number, Guest>();
+  /** Server-side pages mapped and not yet released. */
+  mapped = 0;
+  /** Local ports bound and not yet closed. */
+  readonly bound = new Map<number, Binding>();
+  private nextPort = 100;
+  private queue: (() => void)[] = [];
+  private domainChange: (() => void) | null = null;
+  /** dom0's own ring, if the test gives it one. */
+  local: Guest | null = null;
+
+  /** A guest with a fresh page and the guest's end `port` of its event channel. */
+  createGuest(domid: number, port = 7): Guest {
+    const g = new Guest(domid, port, this);
+    this.guests.set(domid, g);
+    return g;
+  }
+
+  localRing(): LocalRing | Error {
+    if (!this.local) return new Error("no local ring in this test");
+    return { page: this.serverPage(this.local), port: this.local.port };
+  }
+
+  private serverPage(g: Guest): RingPage {
+    const page = memoryRing(xenAddon()!, g.buffer);
+    this.mapped++;
+    let released = false;
+    return {
+      consume: (q, max) => page.consume(q, max),
+      produce: (q, d) => page.produce(q, d),
+      waiting: (q) => page.waiting(q),
+      get: (f) => page.get(f),
+      set: (f, v) => page.set(f, v),
+      release: () => {
+        if (released) throw new Error("ring page released twice");
+        released = true;
+        this.mapped--;
+      },
+    };
+  }
+
+  mapRing(domid: number): RingPage | Error {
+    const g = this.guests.get(domid);
+    if (!g) return new Error(`no ring for domain ${domid}`);
+    return this.serverPage(g);
+  }
+
+  bind(domid: number, remotePort: number, onEvent: () => void): EventPort | Error {
+    const g = domid === 0 && this.local ? this.local : this.guests.get(domid);
+    if (!g || g.port !== remotePort) return new Error(`domain ${domid} has no unbound port ${remotePort}`);
+    const local = this.nextPort++;
+    this.bound.set(local, { domid, onEvent });
+    let open = true;
+    return {
+      local,
+      notify: () => {
+        if (open) this.queue.push(() => g.onNotify());
+      },
+      close: () => {
+        if (!open) throw new Error("event channel closed twice");
+        open = false;
+        this.bound.delete(local);
+      },
+    };
+  }
+
+  /** A guest signalled its channel: the daemon's handler runs on the next delivery. */
+  signal(domid: number): void {
+    for (const b of this.bound.values()) if (b.domid === domid) this.queue.push(() => b.onEvent());
+  }
+
+  watchDomains(onChange: () => void): void {
+    this.domainChange = onChange;
+  }
+
+  /** A domain changed state (VIRQ_DOM_EXC). */
+  changeDomain(domid: number, state: DomainState | null): void {
+    const g = this.guests.get(domid);
+    if (g) g.state = state;
+    this.queue.push(() => this.domainChange?.());
+  }
+
+  close(): void {}
+
+  /** Deliver notifications (and let the daemon's deferred work run) until nothing moves. */
+  async settle(): Promise<void> {
+    for (let idle = 0; idle < 3; ) {
+      const batch = this.queue;
+      this.queue = [];
+      for (const f of batch) f();
+      await new Promise((r) => setImmediate(r));
+      idle = batch.length === 0 && this.queue.length === 0 ? idle + 1 : 0;
+    }
+  }
+}
+
+/** A hypervisor with in-memory rings: every domid below 1024 exists unless a test says otherwise. */
+export class MemoryHypervisor implements Hypervisor {
+  readonly description = "in-memory rings (tests)";
+  constructor(readonly rings: MemoryRingHost = new MemoryRingHost()) {}
+
+  domainState(domid: number): DomainState | null {
+    const g = this.rings.guests.get(domid);
+    if (g) return g.state;
+    return domid < 1024 ? { shutdown: false, dying: false } : null;
+  }
+
+  domainExists(domid: number): boolean {
+    return this.domainState(domid) !== null;
+  }
+}
+
+export { Field, Op, Queue };
