@@ -99,6 +99,28 @@ test("a packet split across signals, and many packets in one signal, are served 
   assert.equal(got[30]!.payload.toString("latin1"), "/local/domain/29\0");
 });
 
+test("a request the guest adds while the daemon is reading its ring is not left there (the guest signals only an empty ring)", { skip }, async () => {
+  const t = setup();
+  const g = await t.introduce(5);
+  let added = false;
+  t.host.duringConsume = (domid) => {
+    if (added || domid !== 5) return;
+    added = true;
+    // Written after the daemon read the indexes: Linux sees an unconsumed
+    // ring, so it does not signal.
+    g.send(Op.GET_DOMAIN_PATH, ["second"], 0, 2);
+  };
+  g.send(Op.GET_DOMAIN_PATH, ["first"], 0, 1);
+  await t.host.settle();
+  assert.deepEqual(
+    g.received.splice(0).map((p) => [p.reqId, p.payload.toString("latin1")]),
+    [
+      [1, "/local/domain/0\0"],
+      [2, "/local/domain/0\0"],
+    ],
+  );
+});
+
 test("a reply bigger than the ring goes out piece by piece as the guest takes it", { skip }, async () => {
   const t = setup();
   for (let i = 0; i < 140; i++) t.dom0.write(`/big/child-with-a-long-name-${i}`, "");

@@ -67,18 +67,19 @@ export class DomainLifecycle {
     const { domains, rings } = this;
     const known = domains.introduced(domid);
     if (!known && !domains.hypervisor.domainExists(domid)) throw new XsError("EINVAL");
+    // cx domain_conn_reset: the domain starts afresh (a new ring starts empty).
+    const rebind = rings?.has(domid) ?? false;
     if (rings) {
       const features = domains.findOrCreate(domid)!.features;
-      const failed = rings.has(domid) ? rings.rebind(domid, port) : rings.attach(domid, mfn, port, features);
+      const failed = rebind ? rings.rebind(domid, port) : rings.attach(domid, mfn, port, features);
       if (failed) {
         this.log(`INTRODUCE of domain ${domid}: ${failed.message}`);
         throw new XsError("EINVAL");
       }
     }
     if (!known || known.port !== port) this.store.commit({ effects: [{ kind: "introduce", domid, mfn, port }] }, meta);
-    // cx domain_conn_reset: the domain starts afresh.
-    if (rings?.has(domid)) rings.reset(domid);
-    else this.connections.reset(domid);
+    if (rebind) rings!.reset(domid);
+    else if (!rings) this.connections.reset(domid);
     if (!known && domid !== domains.masterDomid) this.events.fireSpecial("@introduceDomain", domid);
   }
 

@@ -54,18 +54,21 @@ export class Guest {
     return reqId;
   }
 
-  /** Move what fits from our queue into the request ring, and signal. */
-  private push(): void {
-    let moved = false;
+  /**
+   * Move what fits from our queue into the request ring, signalling as
+   * Linux's `xb_write` does: only when the server had consumed everything
+   * written before (otherwise it is expected to be reading still).
+   */
+  push(): void {
     while (this.pendingOut.length) {
       const head = this.pendingOut[0]!;
+      const prod = this.page.get(Field.ReqProd);
       const n = this.page.produce(Queue.Requests, head);
       if (n <= 0) break;
-      moved = true;
       if (n === head.length) this.pendingOut.shift();
       else this.pendingOut[0] = head.subarray(n);
+      if (prod <= this.page.get(Field.ReqCons)) this.host.signal(this.domid);
     }
-    if (moved) this.host.signal(this.domid);
   }
 
   /** The server signalled: take replies, push more requests. */
@@ -75,12 +78,21 @@ export class Guest {
     this.push();
   }
 
+  /**
+   * Read what the server produced, as Linux's `xb_read` does: in
+   * contiguous chunks, signalling only after a chunk taken from a full
+   * ring (the server may be waiting for room only then).
+   */
   take(): void {
     for (;;) {
-      const data = this.page.consume(Queue.Responses, RING_SIZE);
+      const waiting = this.page.waiting(Queue.Responses);
+      if (waiting <= 0) break;
+      const cons = this.page.get(Field.RspCons);
+      const contiguous = Math.min(waiting, RING_SIZE - (cons % RING_SIZE));
+      const data = this.page.consume(Queue.Responses, contiguous);
       if (!data || data.length === 0) break;
       this.received.push(...this.parser.push(data));
-      this.host.signal(this.domid);
+      if (waiting >= RING_SIZE) this.host.signal(this.domid);
     }
   }
 
@@ -110,6 +122,12 @@ export class MemoryRingHost implements RingHost {
   private domainChange: (() => void) | null = null;
   /** dom0's own ring, if the test gives it one. */
   local: Guest | null = null;
+  /**
+   * Runs inside the server's read of a request queue, after it has read the
+   * indexes and before it publishes its consumer index: what a guest on
+   * another CPU can do at that moment.
+   */
+  duringConsume: ((domid: number) => void) | null = null;
 
   /** A guest with a fresh page and the guest's end `port` of its event channel. */
   createGuest(domid: number, port = 7): Guest {
@@ -128,7 +146,13 @@ export class MemoryRingHost implements RingHost {
     this.mapped++;
     let released = false;
     return {
-      consume: (q, max) => page.consume(q, max),
+      consume: (q, max) => {
+        const hook = this.duringConsume;
+        if (!hook || q !== Queue.Requests) return page.consume(q, max);
+        const seen = page.waiting(q);
+        hook(g.domid);
+        return seen < 0 ? null : page.consume(q, Math.min(max, seen));
+      },
       produce: (q, d) => page.produce(q, d),
       waiting: (q) => page.waiting(q),
       get: (f) => page.get(f),

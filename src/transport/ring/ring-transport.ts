@@ -99,18 +99,24 @@ export class DomainRing implements Transport {
     this.pull();
   }
 
-  /** Hand the guest's requests to the daemon, if it is taking them. */
+  /**
+   * Hand the guest's requests to the daemon while it is taking them, until
+   * the ring is empty. Emptying it matters: a guest signals a new request
+   * only if we had consumed everything before it (Linux `xb_write`), so a
+   * request added while we were reading would otherwise wait for ever.
+   */
   private pull(): void {
-    if (!this.receiving || !this.peer || this.ignored !== null) return;
-    const data = this.page.consume(Queue.Requests, RING_SIZE);
-    if (data === null) {
-      this.fail(RingError.RingIdx, "inconsistent request ring indexes");
-      return;
+    while (this.receiving && this.peer && this.ignored === null) {
+      const data = this.page.consume(Queue.Requests, RING_SIZE);
+      if (data === null) {
+        this.fail(RingError.RingIdx, "inconsistent request ring indexes");
+        return;
+      }
+      if (data.length === 0) return;
+      // Room for more: the guest may be waiting for it.
+      this.port?.notify();
+      this.peer.received(data);
     }
-    if (data.length === 0) return;
-    // Room for more: the guest may be waiting for it.
-    this.port?.notify();
-    this.peer.received(data);
   }
 
   write(data: Buffer): number {
