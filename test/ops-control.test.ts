@@ -86,17 +86,20 @@ test("CONTROL check repairs ownership tallies that disagree with the tree, inclu
   const c = h.socket();
   c.write("/owned", "x");
   c.setPerms("/owned", ["n5"]);
-  const { owned, refs } = h.x.store.tallies;
-  const good = { owned: new Map(owned), refs: new Map(refs) };
+  const { owned, refs, bytes } = h.x.store.tallies;
+  const good = { owned: new Map(owned), refs: new Map(refs), bytes: new Map(bytes) };
   assert.equal(h.x.store.ownedBy(5), 1);
   for (const corrupt of [new Map([...good.owned, [7, 1]]), new Map([...good.owned, [5, 2]]), new Map([...good.owned].filter(([d]) => d !== 5))]) {
-    h.x.store.tallies.reset({ owned: corrupt, refs: good.refs });
+    h.x.store.tallies.reset({ ...good, owned: corrupt });
     assert.equal(h.x.store.tallies.check(h.x.store.root), false);
     assert.deepEqual(new Map(h.x.store.tallies.owned), good.owned, "repaired");
     assert.equal(h.x.store.tallies.check(h.x.store.root), true);
   }
-  h.x.store.tallies.reset({ owned: good.owned, refs: new Map([[9, 1]]) });
+  h.x.store.tallies.reset({ ...good, refs: new Map([[9, 1]]) });
   assert.equal(h.x.store.tallies.check(h.x.store.root), false, "a reference tally for a domain no ACL names");
+  h.x.store.tallies.reset({ ...good, bytes: new Map([...good.bytes, [5, 1]]) });
+  assert.equal(h.x.store.tallies.check(h.x.store.root), false, "a memory tally off by one byte");
+  assert.deepEqual(new Map(h.x.store.tallies.bytes), good.bytes, "repaired");
   assert.equal(control(c, "check"), "CONTROL OK\0");
 });
 

@@ -12,7 +12,7 @@ import type { Hypervisor } from "../hypervisor/hypervisor.js";
 import { DomainLifecycle } from "../domains/lifecycle.js";
 import { GuestRings } from "../domains/rings.js";
 import { HEADER_SIZE, Op } from "../protocol/messages.js";
-import { DomainMemory, NodeMemory } from "../quota/memory.js";
+import { DomainMemory } from "../quota/memory.js";
 import { Quotas } from "../quota/quotas.js";
 import { continueListingGenerations, listingGeneration } from "../store/children.js";
 import { Perms } from "../store/perms.js";
@@ -111,9 +111,7 @@ export class Xenstored {
       privileged: (domid) => domains.isPrivileged(domid),
       target: (domid) => domains.get(domid)?.target ?? null,
     });
-    const nodeMemory = new NodeMemory(this.store.root);
-    this.store.onCommit((r) => nodeMemory.applyCommit(r));
-    this.memory = new DomainMemory(nodeMemory, this.connections);
+    this.memory = new DomainMemory(this.store.tallies, this.connections);
     // Transports reach the daemon only through this (the pipeline is built below).
     const connections = this.connections;
     this.endpoint = {
@@ -226,7 +224,6 @@ export class Xenstored {
     // The tree is checked while it is built, before anything is replaced.
     const treeRecords: (NodeRecord | SpecialRecord)[] = [...of(RecordType.Node), ...of(RecordType.Special)];
     this.store.restore(global.revision, treeRecords);
-    this.memory.nodes.reset(this.store.root);
     for (const c of [...this.connections]) this.connections.disconnect(c);
     this.quotas.restore(of(RecordType.Quota) satisfies QuotaRecord[]);
     this.domains.restore(of(RecordType.Domain) satisfies DomainRecord[]);

@@ -96,7 +96,7 @@ export class Store {
     this.historyLength = opts.historyLength ?? 64;
     this.applyEffect = opts.applyEffect ?? (() => {});
     this.current = initialRevision(priv);
-    this.tallies.owned.set(priv, 3);
+    this.tallies.reset(recount(this.current.root));
     this.remember();
   }
 

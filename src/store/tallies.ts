@@ -1,8 +1,10 @@
 /**
  * Per-domain tallies over the committed tree: how many nodes each domain
- * owns (the `nodes` quota) and how many ACLs name it after the owner entry
- * (so a release knows whether there is anything to strip). Kept up to date
- * from each commit's deltas; `CONTROL check` recounts them from the tree.
+ * owns (the `nodes` quota), the bytes of their records as cx accounts them
+ * (record size plus path: the node part of the `memory` quota), and how
+ * many ACLs name it after the owner entry (so a release knows whether
+ * there is anything to strip). Kept up to date from each commit's deltas;
+ * `CONTROL check` recounts them from the tree.
  */
 import type { Node } from "./node.js";
 import type { TreeEditor } from "./tree.js";
@@ -11,11 +13,13 @@ import { walkTree } from "./walk.js";
 export interface Counts {
   readonly owned: ReadonlyMap<number, number>;
   readonly refs: ReadonlyMap<number, number>;
+  readonly bytes: ReadonlyMap<number, number>;
 }
 
 export class Tallies implements Counts {
   readonly owned = new Map<number, number>();
   readonly refs = new Map<number, number>();
+  readonly bytes = new Map<number, number>();
 
   ownedBy(domid: number): number {
     return this.owned.get(domid) ?? 0;
@@ -23,6 +27,11 @@ export class Tallies implements Counts {
 
   referencing(domid: number): number {
     return this.refs.get(domid) ?? 0;
+  }
+
+  /** Bytes of the node records `domid` owns (record size + path). */
+  bytesOf(domid: number): number {
+    return this.bytes.get(domid) ?? 0;
   }
 
   /** Nodes in the tree (every node has one owner). */
@@ -36,18 +45,20 @@ export class Tallies implements Counts {
   apply(editor: TreeEditor): void {
     add(this.owned, editor.ownerDeltas);
     add(this.refs, editor.refDeltas);
+    add(this.bytes, editor.memoryDeltas);
   }
 
   /** Replace the tallies (after a recount, or at restore). */
   reset(counts: Counts): void {
     copy(this.owned, counts.owned);
     copy(this.refs, counts.refs);
+    copy(this.bytes, counts.bytes);
   }
 
   /** Do the tallies match a recount of `root`? If not, repair them and say so. */
   check(root: Node): boolean {
     const fresh = recount(root);
-    const good = same(fresh.owned, this.owned) && same(fresh.refs, this.refs);
+    const good = same(fresh.owned, this.owned) && same(fresh.refs, this.refs) && same(fresh.bytes, this.bytes);
     if (!good) this.reset(fresh);
     return good;
   }
@@ -57,14 +68,16 @@ export class Tallies implements Counts {
 export function recount(root: Node): Counts {
   const owned = new Map<number, number>();
   const refs = new Map<number, number>();
+  const bytes = new Map<number, number>();
   walkTree("/", root, {
-    enter(_path, node) {
+    enter(path, node) {
       const owner = node.perms.owner;
       owned.set(owner, (owned.get(owner) ?? 0) + 1);
+      bytes.set(owner, (bytes.get(owner) ?? 0) + node.size + path.length);
       for (const d of node.perms.referenced) refs.set(d, (refs.get(d) ?? 0) + 1);
     },
   });
-  return { owned, refs };
+  return { owned, refs, bytes };
 }
 
 function add(tally: Map<number, number>, deltas: ReadonlyMap<number, number>): void {

@@ -7,7 +7,7 @@
  * paths changed and how, for the commit record.
  */
 import { childrenOf, EMPTY_CHILDREN } from "./children.js";
-import { Node } from "./node.js";
+import { Node, nodeSize } from "./node.js";
 import { childPath, components } from "./path.js";
 import type { Perms, Principal } from "./perms.js";
 import { walkTree } from "./walk.js";
@@ -55,6 +55,8 @@ export class TreeEditor {
   readonly ownerDeltas = new Map<number, number>();
   /** Net change in the number of nodes whose ACL names a domain (besides the owner). */
   readonly refDeltas = new Map<number, number>();
+  /** Net change in the bytes of node records (record size + path) each domain owns (the memory quota). */
+  readonly memoryDeltas = new Map<number, number>();
 
   /** The root this session started from. */
   readonly base: Node;
@@ -70,11 +72,15 @@ export class TreeEditor {
   }
 
   get changed(): boolean {
-    return this.root !== this.base || this.ownerDeltas.size > 0 || this.refDeltas.size > 0;
+    return this.root !== this.base || this.ownerDeltas.size > 0 || this.refDeltas.size > 0 || this.memoryDeltas.size > 0;
   }
 
   get(path: string): Node | undefined {
     return lookup(this.root, path);
+  }
+
+  private charge(owner: number, bytes: number): void {
+    if (bytes !== 0) this.memoryDeltas.set(owner, (this.memoryDeltas.get(owner) ?? 0) + bytes);
   }
 
   private count(owner: number, delta: number): void {
@@ -132,6 +138,7 @@ export class TreeEditor {
       if (next !== node) {
         this.rebuild(spine, have, next);
         this.changes.push({ path, kind: "value" });
+        this.charge(node.perms.owner, next.size - node.size);
       }
       return [];
     }
@@ -151,7 +158,15 @@ export class TreeEditor {
     }
     this.account(perms, created.length);
     this.rebuild(spine, have + 1, chain);
-    for (const p of created) this.changes.push({ path: p, kind: "created" });
+    const entries = perms.entries.length;
+    for (let i = 0; i < created.length; i++) {
+      const p = created[i]!;
+      this.changes.push({ path: p, kind: "created" });
+      const leaf = i === created.length - 1;
+      this.charge(perms.owner, nodeSize(entries, leaf ? value.length : 0, leaf ? 0 : comps[have + i + 1]!.length + 1) + p.length);
+    }
+    // The existing ancestor lists one more child.
+    this.charge(anchor.perms.owner, comps[have]!.length + 1);
     return created;
   }
 
@@ -172,8 +187,10 @@ export class TreeEditor {
         removed.push({ path: p, node: n, parentPerms: (above ?? parent).perms });
         this.account(n.perms, -1);
         this.changes.push({ path: p, kind: "removed" });
+        this.charge(n.perms.owner, -(n.size + p.length));
       },
     });
+    this.charge(parent.perms.owner, -(node.name.length + 1));
     const kids = parent.children!.delete(node.name);
     this.rebuild(spine, comps.length - 1, parent.withChildren(kids));
     return removed;
@@ -189,8 +206,11 @@ export class TreeEditor {
     if (old !== perms) {
       this.account(old, -1);
       this.account(perms, +1);
-      this.rebuild(spine, comps.length, node.withPerms(perms));
+      const next = node.withPerms(perms);
+      this.rebuild(spine, comps.length, next);
       this.changes.push({ path, kind: "perms" });
+      this.charge(old.owner, -(node.size + path.length));
+      this.charge(perms.owner, next.size + path.length);
     }
     return old;
   }
@@ -219,6 +239,8 @@ export class TreeEditor {
           this.account(node.perms, -1);
           this.account(perms, +1);
           this.changes.push({ path, kind: "perms" });
+          this.charge(node.perms.owner, -(node.size + path.length));
+          this.charge(perms.owner, nodeSize(perms.entries.length, node.value.length, node.listingLength()) + path.length);
         }
         const next = node.withPerms(perms).withChildren(children);
         if (next === node) return;

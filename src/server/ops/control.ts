@@ -81,9 +81,8 @@ const COMMANDS: Record<string, Command> = {
     modifies: false,
     run(req, args) {
       if (args.length) fail("EINVAL");
-      const { store, memory, log } = req.svc;
-      if (!store.tallies.check(store.root)) log("check: node ownership counts were inconsistent; repaired");
-      if (!memory.nodes.reset(store.root)) log("check: node memory accounting was inconsistent; repaired");
+      const { store, log } = req.svc;
+      if (!store.tallies.check(store.root)) log("check: node ownership and memory tallies were inconsistent; repaired");
       return ok();
     },
   },
