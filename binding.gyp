@@ -10,6 +10,14 @@
       "sources": ["native/xen.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "libraries": ["-ldl"]
+    },
+    {
+      "target_name": "tsxs_xen_emu",
+      "type": "shared_library",
+      "product_name": "tsxs_xen_emu",
+      "sources": ["native/emu/xen-emu.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-fvisibility=hidden", "-fPIC"],
+      "libraries": ["-ldl"]
     }
   ]
 }

@@ -2,7 +2,7 @@
  * tsxs_xen: what a xenstore server needs from Xen and Node.js cannot do.
  *
  *   - Event channels through libxenevtchn: bind a guest's port or a VIRQ,
- *     notify, and the handle's fd watched by libuv (uv_poll), so the event
+ *     notify, and each handle's fd watched by libuv (uv_poll), so the event
  *     loop is woken by events and never blocks or polls.
  *   - Ring pages: a guest's page mapped through libxengnttab (grant
  *     reference 1, GNTTAB_RESERVED_XENSTORE, as cx 4.17+), or through
@@ -74,6 +74,13 @@ static struct {
 	int (*evtchn_notify)(xenevtchn_handle *, uint32_t port);
 	int (*evtchn_pending)(xenevtchn_handle *);
 	int (*evtchn_unmask)(xenevtchn_handle *, uint32_t port);
+	int (*evtchn_bind_unbound)(xenevtchn_handle *, uint32_t remote_domid);
+	int (*evtchn_close)(xenevtchn_handle *);
+	/* The emulated host's own calls (native/emu/xen-emu.c). */
+	xenevtchn_handle *(*emu_open_as)(unsigned domid);
+	int (*emu_create)(unsigned domid);
+	int (*emu_set_state)(unsigned domid, const char *state);
+	int (*emu_destroy)(unsigned domid);
 	xengnttab_handle *(*gnttab_open)(void *logger, unsigned flags);
 	int (*gnttab_set_max_grants)(xengnttab_handle *, uint32_t);
 	void *(*gnttab_map_grant_ref)(xengnttab_handle *, uint32_t domid, uint32_t ref, int prot);
@@ -88,6 +95,7 @@ static struct {
 } X;
 
 static struct {
+	/* The daemon's own event channel handle (the first one opened). */
 	xenevtchn_handle *evtchn;
 	xengnttab_handle *gnttab;
 	xenforeignmemory_handle *fmem;
@@ -201,6 +209,12 @@ resolve:
 	X.evtchn_notify = sym(ev, "xenevtchn_notify");
 	X.evtchn_pending = sym(ev, "xenevtchn_pending");
 	X.evtchn_unmask = sym(ev, "xenevtchn_unmask");
+	X.evtchn_bind_unbound = sym(ev, "xenevtchn_bind_unbound_port");
+	X.evtchn_close = sym(ev, "xenevtchn_close");
+	X.emu_open_as = sym(ev, "tsxs_emu_evtchn_open_as");
+	X.emu_create = sym(ev, "tsxs_emu_domain_create");
+	X.emu_set_state = sym(ev, "tsxs_emu_domain_set_state");
+	X.emu_destroy = sym(ev, "tsxs_emu_domain_destroy");
 	X.gnttab_open = sym(gt, "xengnttab_open");
 	X.gnttab_set_max_grants = sym(gt, "xengnttab_set_max_grants");
 	X.gnttab_map_grant_ref = sym(gt, "xengnttab_map_grant_ref");
@@ -218,17 +232,11 @@ resolve:
 		napi_create_string_utf8(env, "libxenevtchn is not available", NAPI_AUTO_LENGTH, &out);
 		return out;
 	}
+	/* The event channel device must open: without it there are no rings to serve. */
 	H.evtchn = X.evtchn_open(NULL, 0);
 	if (!H.evtchn) {
 		napi_create_string_utf8(env, "cannot open the event channel device", NAPI_AUTO_LENGTH, &out);
 		return out;
-	}
-	/* Pending ports are read until none is left: the fd must not block. */
-	{
-		int fd = X.evtchn_fd(H.evtchn);
-		int fl = fcntl(fd, F_GETFL);
-		if (fl >= 0)
-			fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 	}
 	if (X.gnttab_open && X.gnttab_map_grant_ref && X.gnttab_unmap) {
 		H.gnttab = X.gnttab_open(NULL, 0);
@@ -248,69 +256,177 @@ resolve:
 
 /* ---- event channels ---- */
 
-/* bindInterdomain(domid, remotePort) -> local port, or -errno */
-static napi_value bind_interdomain(napi_env env, napi_callback_info info)
-{
-	napi_value argv[2];
-	uint32_t domid, port;
-	int rc;
-
-	if (args(env, info, 2, argv) || u32_arg(env, argv[0], &domid) || u32_arg(env, argv[1], &port))
-		return NULL;
-	if (!H.loaded)
-		return num(env, -ENODEV);
-	rc = X.evtchn_bind_interdomain(H.evtchn, domid, port);
-	return num(env, rc < 0 ? -errno : rc);
-}
-
-/* bindVirq(virq) -> local port, or -errno */
-static napi_value bind_virq(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1];
-	uint32_t virq;
-	int rc;
-
-	if (args(env, info, 1, argv) || u32_arg(env, argv[0], &virq))
-		return NULL;
-	if (!H.loaded)
-		return num(env, -ENODEV);
-	rc = X.evtchn_bind_virq(H.evtchn, virq);
-	return num(env, rc < 0 ? -errno : rc);
-}
-
-/* unbind(port) -> 0, or -errno */
-static napi_value unbind(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1];
-	uint32_t port;
-
-	if (args(env, info, 1, argv) || u32_arg(env, argv[0], &port))
-		return NULL;
-	if (!H.loaded)
-		return num(env, -ENODEV);
-	return num(env, X.evtchn_unbind(H.evtchn, port) < 0 ? -errno : 0);
-}
-
-/* notify(port) -> 0, or -errno */
-static napi_value notify(napi_env env, napi_callback_info info)
-{
-	napi_value argv[1];
-	uint32_t port;
-
-	if (args(env, info, 1, argv) || u32_arg(env, argv[0], &port))
-		return NULL;
-	if (!H.loaded)
-		return num(env, -ENODEV);
-	return num(env, X.evtchn_notify(H.evtchn, port) < 0 ? -errno : 0);
-}
-
-static struct {
+/*
+ * An event channel handle and the libuv watch of its fd. On Xen a daemon
+ * has one; in the emulated host, a process emulating guests has one per
+ * guest domain (each acting in that domain's port space).
+ */
+struct evtchn {
+	xenevtchn_handle *xce;
+	int own; /* opened by evtchnOpen (closed with it), not the daemon's first */
 	uv_poll_t poll;
 	napi_env env;
 	napi_ref callback;
 	napi_async_context context;
-	int active;
-} W;
+	int watching;
+	/* The poll has not had its close callback yet: it still points at us. */
+	int poll_open;
+	/* The JS handle is gone: the poll's close callback frees us. */
+	int orphan;
+};
+
+static void release_handle(struct evtchn *e)
+{
+	if (e->own && e->xce && X.evtchn_close)
+		X.evtchn_close(e->xce);
+	e->xce = NULL;
+}
+
+static void evtchn_finalize(napi_env env, void *data, void *hint)
+{
+	struct evtchn *e = data;
+	(void)env;
+	(void)hint;
+	release_handle(e);
+	if (e->poll_open)
+		e->orphan = 1;
+	else
+		free(e);
+}
+
+/* Pending ports are read until none is left: the fd must not block. */
+static void nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/*
+ * evtchnOpen(asDomid?) -> handle, or -errno. Without `asDomid`, the
+ * daemon's handle (opened by `load`). With it, a new handle acting as that
+ * domain (the emulated host only: -ENOSYS on Xen).
+ */
+static napi_value evtchn_open(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	napi_valuetype t = napi_undefined;
+	uint32_t domid;
+	struct evtchn *e;
+	xenevtchn_handle *xce;
+	int own = 0;
+
+	if (!H.loaded)
+		return num(env, -ENODEV);
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc >= 1)
+		napi_typeof(env, argv[0], &t);
+	if (t == napi_number) {
+		if (u32_arg(env, argv[0], &domid))
+			return NULL;
+		if (!X.emu_open_as)
+			return num(env, -ENOSYS);
+		xce = X.emu_open_as(domid);
+		if (!xce)
+			return num(env, errno ? -errno : -EIO);
+		own = 1;
+	} else {
+		xce = H.evtchn;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return num(env, -ENOMEM);
+	e->xce = xce;
+	e->own = own;
+	nonblocking(X.evtchn_fd(xce));
+	napi_create_external(env, e, evtchn_finalize, NULL, &out);
+	return out;
+}
+
+static struct evtchn *evtchn_arg(napi_env env, napi_value v)
+{
+	void *data = NULL;
+	napi_valuetype t;
+	napi_typeof(env, v, &t);
+	if (t != napi_external || napi_get_value_external(env, v, &data) != napi_ok || !data) {
+		napi_throw_type_error(env, NULL, "expected an event channel handle");
+		return NULL;
+	}
+	if (!((struct evtchn *)data)->xce) {
+		napi_throw_error(env, NULL, "the event channel handle is closed");
+		return NULL;
+	}
+	return data;
+}
+
+/* bindInterdomain(handle, domid, remotePort) -> local port, or -errno */
+static napi_value bind_interdomain(napi_env env, napi_callback_info info)
+{
+	napi_value argv[3];
+	struct evtchn *e;
+	uint32_t domid, port;
+	int rc;
+
+	if (args(env, info, 3, argv) || !(e = evtchn_arg(env, argv[0])) || u32_arg(env, argv[1], &domid) || u32_arg(env, argv[2], &port))
+		return NULL;
+	rc = X.evtchn_bind_interdomain(e->xce, domid, port);
+	return num(env, rc < 0 ? -errno : rc);
+}
+
+/* bindUnbound(handle, remoteDomid) -> a new port `remoteDomid` may bind to, or -errno (a guest's end) */
+static napi_value bind_unbound(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct evtchn *e;
+	uint32_t domid;
+	int rc;
+
+	if (args(env, info, 2, argv) || !(e = evtchn_arg(env, argv[0])) || u32_arg(env, argv[1], &domid))
+		return NULL;
+	if (!X.evtchn_bind_unbound)
+		return num(env, -ENOSYS);
+	rc = X.evtchn_bind_unbound(e->xce, domid);
+	return num(env, rc < 0 ? -errno : rc);
+}
+
+/* bindVirq(handle, virq) -> local port, or -errno */
+static napi_value bind_virq(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct evtchn *e;
+	uint32_t virq;
+	int rc;
+
+	if (args(env, info, 2, argv) || !(e = evtchn_arg(env, argv[0])) || u32_arg(env, argv[1], &virq))
+		return NULL;
+	rc = X.evtchn_bind_virq(e->xce, virq);
+	return num(env, rc < 0 ? -errno : rc);
+}
+
+/* unbind(handle, port) -> 0, or -errno */
+static napi_value unbind(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct evtchn *e;
+	uint32_t port;
+
+	if (args(env, info, 2, argv) || !(e = evtchn_arg(env, argv[0])) || u32_arg(env, argv[1], &port))
+		return NULL;
+	return num(env, X.evtchn_unbind(e->xce, port) < 0 ? -errno : 0);
+}
+
+/* notify(handle, port) -> 0, or -errno */
+static napi_value notify(napi_env env, napi_callback_info info)
+{
+	napi_value argv[2];
+	struct evtchn *e;
+	uint32_t port;
+
+	if (args(env, info, 2, argv) || !(e = evtchn_arg(env, argv[0])) || u32_arg(env, argv[1], &port))
+		return NULL;
+	return num(env, X.evtchn_notify(e->xce, port) < 0 ? -errno : 0);
+}
 
 /*
  * The event channel fd is readable: collect every pending port, hand them
@@ -318,84 +434,135 @@ static struct {
  */
 static void on_events(uv_poll_t *handle, int status, int events)
 {
+	struct evtchn *e = handle->data;
 	uint32_t ports[256];
 	uint32_t n = 0;
 	napi_handle_scope scope;
 	napi_value cb, global, arr, result;
-	(void)handle;
 	(void)events;
 
-	if (status < 0 || !W.active)
+	if (status < 0 || !e->watching || !e->xce)
 		return;
 	while (n < sizeof(ports) / sizeof(ports[0])) {
-		int p = X.evtchn_pending(H.evtchn);
+		int p = X.evtchn_pending(e->xce);
 		if (p < 0)
 			break;
 		ports[n++] = (uint32_t)p;
 	}
 	if (n == 0)
 		return;
-	napi_open_handle_scope(W.env, &scope);
-	napi_create_array_with_length(W.env, n, &arr);
+	napi_open_handle_scope(e->env, &scope);
+	napi_create_array_with_length(e->env, n, &arr);
 	for (uint32_t i = 0; i < n; i++)
-		napi_set_element(W.env, arr, i, num(W.env, ports[i]));
-	napi_get_reference_value(W.env, W.callback, &cb);
-	napi_get_global(W.env, &global);
-	napi_make_callback(W.env, W.context, global, cb, 1, &arr, &result);
-	napi_close_handle_scope(W.env, scope);
+		napi_set_element(e->env, arr, i, num(e->env, ports[i]));
+	napi_get_reference_value(e->env, e->callback, &cb);
+	napi_get_global(e->env, &global);
+	napi_make_callback(e->env, e->context, global, cb, 1, &arr, &result);
+	napi_close_handle_scope(e->env, scope);
 	for (uint32_t i = 0; i < n; i++)
-		X.evtchn_unmask(H.evtchn, ports[i]);
+		X.evtchn_unmask(e->xce, ports[i]);
 }
 
 /*
- * watchEvents(callback(ports: number[])) -> 0, or -errno
- * Start delivering event channel events to `callback`, from libuv's loop.
- * The watch does not keep the process alive on its own (the sockets do).
+ * watchEvents(handle, callback(ports: number[])) -> 0, or -errno
+ * Deliver the handle's events to `callback`, from libuv's loop. The watch
+ * does not keep the process alive on its own (the sockets do).
  */
 static napi_value watch_events(napi_env env, napi_callback_info info)
 {
-	napi_value argv[1], name;
+	napi_value argv[2], name;
+	struct evtchn *e;
+	uv_loop_t *loop;
 	int rc;
 
-	if (args(env, info, 1, argv))
+	if (args(env, info, 2, argv) || !(e = evtchn_arg(env, argv[0])))
 		return NULL;
-	if (!H.loaded)
-		return num(env, -ENODEV);
-	if (W.active)
+	if (e->watching)
 		return num(env, -EBUSY);
-	uv_loop_t *loop;
 	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
 		return num(env, -EINVAL);
-	rc = uv_poll_init(loop, &W.poll, X.evtchn_fd(H.evtchn));
+	rc = uv_poll_init(loop, &e->poll, X.evtchn_fd(e->xce));
 	if (rc < 0)
 		return num(env, rc);
-	W.env = env;
-	napi_create_reference(env, argv[0], 1, &W.callback);
+	e->poll.data = e;
+	e->poll_open = 1;
+	e->env = env;
+	napi_create_reference(env, argv[1], 1, &e->callback);
 	napi_create_string_utf8(env, "tsxs-evtchn", NAPI_AUTO_LENGTH, &name);
-	napi_async_init(env, NULL, name, &W.context);
-	W.active = 1;
-	uv_poll_start(&W.poll, UV_READABLE, on_events);
-	uv_unref((uv_handle_t *)&W.poll);
+	napi_async_init(env, NULL, name, &e->context);
+	e->watching = 1;
+	uv_poll_start(&e->poll, UV_READABLE, on_events);
+	uv_unref((uv_handle_t *)&e->poll);
 	return num(env, 0);
 }
 
 static void poll_closed(uv_handle_t *h)
 {
-	(void)h;
+	struct evtchn *e = h->data;
+	e->poll_open = 0;
+	if (e->orphan)
+		free(e);
 }
 
-/* stopEvents() -> undefined: stop delivering events (shutdown). */
-static napi_value stop_events(napi_env env, napi_callback_info info)
+/*
+ * closeEvents(handle, close) -> undefined: stop delivering the handle's
+ * events; with `close`, also close a handle evtchnOpen opened (its ports
+ * go with it). The handle is unusable after a close.
+ */
+static napi_value close_events(napi_env env, napi_callback_info info)
 {
-	(void)info;
-	if (W.active) {
-		W.active = 0;
-		uv_poll_stop(&W.poll);
-		uv_close((uv_handle_t *)&W.poll, poll_closed);
-		napi_delete_reference(env, W.callback);
-		napi_async_destroy(env, W.context);
+	napi_value argv[2];
+	struct evtchn *e;
+	bool close = false;
+
+	void *data = NULL;
+	if (args(env, info, 2, argv) || napi_get_value_external(env, argv[0], &data) != napi_ok || !data)
+		return undef(env);
+	e = data;
+	napi_get_value_bool(env, argv[1], &close);
+	if (e->watching) {
+		e->watching = 0;
+		uv_poll_stop(&e->poll);
+		uv_close((uv_handle_t *)&e->poll, poll_closed);
+		napi_delete_reference(env, e->callback);
+		napi_async_destroy(env, e->context);
 	}
+	/* The poll no longer watches the fd (uv_poll_stop), so it may be closed now. */
+	if (close)
+		release_handle(e);
 	return undef(env);
+}
+
+/* ---- the emulated host's domains ---- */
+
+/* emuDomain(op, domid, state?) -> 0 or -errno: create ("create"), set the state ("state", e.g. "shutdown") or destroy ("destroy") a domain; -ENOSYS on Xen. */
+static napi_value emu_domain(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3];
+	char op[16], state[32] = "";
+	size_t len;
+	uint32_t domid;
+	int rc;
+
+	napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+	if (argc < 2 || napi_get_value_string_utf8(env, argv[0], op, sizeof(op), &len) != napi_ok || u32_arg(env, argv[1], &domid)) {
+		napi_throw_type_error(env, NULL, "emuDomain(op, domid, state?)");
+		return NULL;
+	}
+	if (argc >= 3)
+		napi_get_value_string_utf8(env, argv[2], state, sizeof(state), &len);
+	if (!X.emu_create)
+		return num(env, -ENOSYS);
+	if (!strcmp(op, "create"))
+		rc = X.emu_create(domid);
+	else if (!strcmp(op, "state"))
+		rc = X.emu_set_state(domid, state);
+	else if (!strcmp(op, "destroy"))
+		rc = X.emu_destroy(domid);
+	else
+		rc = -EINVAL;
+	return num(env, rc);
 }
 
 /* ---- ring pages ---- */
@@ -796,12 +963,15 @@ static napi_value init(napi_env env, napi_value exports)
 	} fns[] = {
 		{ "load", load },
 		{ "features", features },
+		{ "evtchnOpen", evtchn_open },
 		{ "bindInterdomain", bind_interdomain },
+		{ "bindUnbound", bind_unbound },
 		{ "bindVirq", bind_virq },
 		{ "unbind", unbind },
 		{ "notify", notify },
 		{ "watchEvents", watch_events },
-		{ "stopEvents", stop_events },
+		{ "closeEvents", close_events },
+		{ "emuDomain", emu_domain },
 		{ "mapGrant", map_grant },
 		{ "mapForeign", map_foreign },
 		{ "mapFile", map_file },

@@ -25,6 +25,7 @@ const LEVEL: Record<string, number> = {
   server: 5,
   system: 5,
   daemon: 6,
+  emu: 6,
   ".": 7,
 };
 

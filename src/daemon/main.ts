@@ -7,6 +7,7 @@
 import { writeFileSync, writeSync } from "node:fs";
 import { EmulatedHypervisor } from "../hypervisor/emulated.js";
 import type { Hypervisor } from "../hypervisor/hypervisor.js";
+import { openEmulatedHost } from "../hypervisor/emulation.js";
 import { XenHypervisor, xenPresent } from "../hypervisor/xen.js";
 import { Xenstored } from "../server/xenstored.js";
 import { ActivationError, takeListenFds, type InheritedSockets } from "../system/activation.js";
@@ -55,6 +56,11 @@ function memReport(x: Xenstored, tracer: Tracer, file: string | null): boolean {
  */
 function chooseHypervisor(opts: DaemonOptions, log: (line: string) => void): Hypervisor {
   const emulated = (): Hypervisor => new EmulatedHypervisor(opts.domains, opts.domainsFile);
+  if (opts.emulate) {
+    const host = openEmulatedHost(opts.emulate, log);
+    if (host instanceof Error) throw new Error(`the emulated Xen host in ${opts.emulate}: ${host.message}`);
+    return host;
+  }
   if (opts.noDomainInit || opts.domains !== null || opts.domainsFile !== null) return emulated();
   if (!xenPresent()) return emulated();
   const xen = XenHypervisor.open({ log });

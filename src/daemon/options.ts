@@ -23,6 +23,8 @@ export interface DaemonOptions {
   watchEventTimeout: number;
   /** -D: do not use the hypervisor (socket clients only, domains emulated), as cx without domain_init. */
   noDomainInit: boolean;
+  /** Serve the emulated Xen host in this directory (created if missing) instead of real Xen. */
+  emulate: string | null;
   domains: string | null;
   domainsFile: string | null;
   socketPath: string;
@@ -82,6 +84,10 @@ tsxenstored options:
       --print-units       print systemd units (service, socket, read-only
                           socket) for this installation and exit
       --prefix <dir>      with --print-units: write them into <dir> instead
+      --emulate <dir>     serve the emulated Xen host in <dir> (created if
+                          missing): guests made with tsxs-guest, real rings and
+                          event channels, no hypervisor; the socket defaults
+                          to <dir>/socket
       --domains <list>    without Xen: domids the emulated domain table reports
                           as existing, e.g. "0-1023" (default: every domid
                           below 32752); implies -D on a Xen host
@@ -158,6 +164,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "watch-nb": { type: "string", short: "W" },
         "live-update": { type: "boolean", short: "U" },
         domains: { type: "string" },
+        emulate: { type: "string" },
         "domains-file": { type: "string" },
         "print-units": { type: "boolean" },
         prefix: { type: "string" },
@@ -192,7 +199,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const rundir = resolve(env.XENSTORED_RUNDIR || "/var/run/xenstored");
   if (v["print-units"]) return { prefix: v.prefix ?? null, rundir };
   if (v.prefix !== undefined) throw new UsageError("--prefix only goes with --print-units");
-  const socketPath = resolve(env.XENSTORED_PATH || `${rundir}/socket`);
+  const emulate = v.emulate !== undefined ? resolve(v.emulate) : null;
+  if (emulate && (v.domains !== undefined || v["domains-file"] !== undefined)) throw new UsageError("--emulate has its own domain table: no --domains with it");
+  const socketPath = resolve(env.XENSTORED_PATH || (emulate ? `${emulate}/socket` : `${rundir}/socket`));
   return {
     foreground: v["no-fork"] ?? false,
     pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
@@ -205,6 +214,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     quotas,
     watchEventTimeout,
     noDomainInit: v["no-domain-init"] ?? false,
+    emulate,
     domains: v.domains ?? null,
     domainsFile: v["domains-file"] !== undefined ? resolve(v["domains-file"]) : null,
     socketPath,

@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { strtol } from "../util/cparse.js";
 import type { EventPort, RingPage } from "../transport/ring/page.js";
 import type { DomainState, Hypervisor, LocalRing, RingHost } from "./hypervisor.js";
-import { xenAddon, type XenAddon } from "./native.js";
+import { xenAddon, type NativeEvtchn, type XenAddon } from "./native.js";
 import { NativeRingPage } from "./native-ring.js";
 
 /** Where Xen shows itself in dom0 (Linux; tools/xenstored/osdep.h). */
@@ -48,6 +48,7 @@ export class XenHypervisor implements Hypervisor, RingHost {
 
   private constructor(
     private readonly addon: XenAddon,
+    private readonly evtchn: NativeEvtchn,
     private readonly paths: XenPaths,
     private readonly log: (line: string) => void,
     what: string,
@@ -55,16 +56,18 @@ export class XenHypervisor implements Hypervisor, RingHost {
     const f = addon.features();
     const maps = [f & 1 ? "grant" : "", f & 2 ? "foreign" : ""].filter(Boolean).join(" and ") || "no";
     this.description = `${what}: guests' rings by ${maps} mapping${f & 4 ? "" : ", no domain state (domains are never found dead)"}`;
-    addon.watchEvents((ports) => this.dispatch(ports));
+    addon.watchEvents(evtchn, (ports) => this.dispatch(ports));
   }
 
   /** Open Xen (or the emulated host's library `emulation`); an Error says why not. */
-  static open(opts: { emulation?: string; paths?: XenPaths; log?: (line: string) => void } = {}): XenHypervisor | Error {
+  static open(opts: { emulation?: string; name?: string; paths?: XenPaths; log?: (line: string) => void } = {}): XenHypervisor | Error {
     const addon = xenAddon();
     if (!addon) return new Error("the Xen addon (build/Release/tsxs_xen.node) is not built");
     const why = addon.load(opts.emulation);
     if (why !== null) return new Error(why);
-    return new XenHypervisor(addon, opts.paths ?? LINUX_XEN_PATHS, opts.log ?? (() => {}), opts.emulation ? "emulated Xen" : "Xen");
+    const evtchn = addon.evtchnOpen();
+    if (typeof evtchn === "number") return new Error(`the event channel handle: errno ${-evtchn}`);
+    return new XenHypervisor(addon, evtchn, opts.paths ?? LINUX_XEN_PATHS, opts.log ?? (() => {}), opts.name ?? (opts.emulation ? "emulated Xen" : "Xen"));
   }
 
   private dispatch(ports: number[]): void {
@@ -124,27 +127,27 @@ export class XenHypervisor implements Hypervisor, RingHost {
   }
 
   bind(domid: number, remotePort: number, onEvent: () => void): EventPort | Error {
-    const local = this.addon.bindInterdomain(domid, remotePort);
+    const local = this.addon.bindInterdomain(this.evtchn, domid, remotePort);
     if (local < 0) return errnoError(`binding domain ${domid}'s event channel ${remotePort}`, local);
     this.handlers.set(local, onEvent);
-    const { addon, handlers } = this;
+    const { addon, handlers, evtchn } = this;
     let open = true;
     return {
       local,
       notify: () => {
-        if (open) addon.notify(local);
+        if (open) addon.notify(evtchn, local);
       },
       close: () => {
         if (!open) return;
         open = false;
         handlers.delete(local);
-        addon.unbind(local);
+        addon.unbind(evtchn, local);
       },
     };
   }
 
   watchDomains(onChange: () => void): void {
-    const port = this.addon.bindVirq(VIRQ_DOM_EXC);
+    const port = this.addon.bindVirq(this.evtchn, VIRQ_DOM_EXC);
     if (port < 0) {
       this.log(`cannot bind VIRQ_DOM_EXC (errno ${-port}): domains will not be found dead`);
       return;
@@ -153,6 +156,6 @@ export class XenHypervisor implements Hypervisor, RingHost {
   }
 
   close(): void {
-    this.addon.stopEvents();
+    this.addon.closeEvents(this.evtchn, false);
   }
 }
