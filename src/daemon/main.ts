@@ -181,6 +181,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (child) process.stderr.on("error", () => {});
 
   const notifier = new Notifier(process.env, (l) => process.stderr.write(`tsxenstored: ${l}\n`));
+  // Catch SIGTERM/SIGINT before the pid file and sockets appear: a service manager may
+  // signal as soon as it sees them, and the default action would leave both behind.
+  let stopRequested = false;
+  let stop: () => void = () => {
+    stopRequested = true;
+  };
+  process.once("SIGTERM", () => stop());
+  process.once("SIGINT", () => stop());
   let daemon: Daemon;
   try {
     const inherited = takeListenFds(process.env);
@@ -202,12 +210,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     reportToLauncher(null);
   } else if (opts.outputPid) writeSync(1, `${process.pid}\n`);
   return new Promise<number>((resolve) => {
-    const stop = (): void => {
+    stop = (): void => {
       notifier.stopping();
       void daemon.shutdown().then(() => resolve(0));
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    if (stopRequested) stop();
     process.on("SIGHUP", () => daemon.xenstored.services.control.logOn());
   });
 }
