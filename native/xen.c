@@ -845,6 +845,47 @@ static napi_value ring_consume(napi_env env, napi_callback_info info)
 }
 
 /*
+ * ringPeek(ring, which, from, max) -> Buffer, or null if the indexes are
+ * inconsistent or `from` is not between the consumer and the producer
+ * index: copy up to `max` bytes of queue `which` from the free-running
+ * index `from` on, without publishing anything (the consumer index stays:
+ * the bytes stay the reader's until it sets it, e.g. once a request is
+ * answered, so that a successor can read them again).
+ */
+static napi_value ring_peek(napi_env env, napi_callback_info info)
+{
+	napi_value argv[4], out;
+	struct ring *r;
+	uint32_t which, from, max, cons, prod, avail, n, at, first;
+	volatile char *buf;
+	volatile uint32_t *pcons, *pprod;
+	char *dst;
+
+	if (args(env, info, 4, argv) || !(r = ring_arg(env, argv[0])) || u32_arg(env, argv[1], &which) || u32_arg(env, argv[2], &from) ||
+	    u32_arg(env, argv[3], &max))
+		return NULL;
+	if (!r->page)
+		return null_value(env);
+	queue_of(r->page, which, &buf, &pcons, &pprod);
+	cons = *pcons;
+	prod = *pprod;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (prod - cons > RING_SIZE || from - cons > prod - cons)
+		return null_value(env);
+	avail = prod - from;
+	n = avail < max ? avail : max;
+	if (napi_create_buffer(env, n, (void **)&dst, &out) != napi_ok)
+		return null_value(env);
+	at = from & (RING_SIZE - 1);
+	first = RING_SIZE - at < n ? RING_SIZE - at : n;
+	memcpy(dst, (const char *)buf + at, first);
+	memcpy(dst + first, (const char *)buf, n - first);
+	/* The data is read before anything later (the consumer index's publication). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return out;
+}
+
+/*
  * ringProduce(ring, which, data) -> bytes written, or -1 if the indexes are
  * inconsistent: put as much of `data` as fits into queue `which` (0:
  * requests, the guest's side; 1: responses, the server's side) and publish
@@ -980,6 +1021,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "ringGet", ring_get },
 		{ "ringSet", ring_set },
 		{ "ringConsume", ring_consume },
+		{ "ringPeek", ring_peek },
 		{ "ringProduce", ring_produce },
 		{ "ringState", ring_state },
 		{ "domainInfo", domain_info },

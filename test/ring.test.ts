@@ -151,6 +151,25 @@ test("a guest that stops reading its ring: replies wait in the daemon up to its 
   assert.equal(g.received.length, 200);
 });
 
+test("a request leaves the ring only once its reply is in the response queue (a successor daemon could read it again)", { skip }, async () => {
+  const t = setup();
+  const g = await t.introduce(5);
+  g.reading = false;
+  // Replies of 32 bytes: 32 fill the 1024-byte response queue, 8 wait in the daemon.
+  for (let i = 0; i < 40; i++) g.send(Op.GET_DOMAIN_PATH, ["5"]);
+  await t.host.settle();
+  const prod = g.page.get(Field.ReqProd);
+  const cons = g.page.get(Field.ReqCons);
+  assert.equal(prod, 40 * (16 + 2));
+  // The 32 answered requests are consumed; the 8 whose replies wait in the daemon are not.
+  assert.equal(cons, 32 * (16 + 2));
+  g.reading = true;
+  g.take();
+  await t.host.settle();
+  assert.equal(g.received.length, 40);
+  assert.equal(g.page.get(Field.ReqCons), prod);
+});
+
 test("a guest asking to reconnect gets a fresh connection: its watches and transactions are gone, the ring is empty and connected", { skip }, async () => {
   const t = setup();
   t.dom0.mkdir("/local/domain/5");

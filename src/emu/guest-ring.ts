@@ -3,8 +3,8 @@
  * (drivers/xen/xenbus/xenbus_comms.c): requests go into the request queue
  * as space allows, signalling only when the server had consumed
  * everything before (`xb_write`); replies and events are taken from the
- * response queue in contiguous chunks, signalling after a chunk taken from
- * a full queue (`xb_read`). Packets are framed and handed on whole.
+ * response queue in contiguous chunks, signalling when the queue was full
+ * once the chunk is taken (`xb_read`). Packets are framed and handed on whole.
  */
 import type { Packet } from "../protocol/messages.js";
 import { PacketParser } from "../protocol/parser.js";
@@ -14,6 +14,8 @@ export class GuestRing {
   private readonly parser = new PacketParser();
   private readonly pending: Buffer[] = [];
   private broken = false;
+  /** Whether the guest takes what the server sends (a guest may stop, as a hostile one does). */
+  reading = true;
 
   constructor(
     private readonly page: RingPage,
@@ -30,7 +32,7 @@ export class GuestRing {
 
   /** The server signalled: take what it sent, then send what waits. */
   onEvent(): void {
-    this.take();
+    if (this.reading) this.take();
     this.push();
   }
 
@@ -41,7 +43,8 @@ export class GuestRing {
     return n;
   }
 
-  private push(): void {
+  /** Move what fits into the request queue (`xb_write`). */
+  push(): void {
     while (!this.broken && this.pending.length) {
       const head = this.pending[0]!;
       const prod = this.page.get(Field.ReqProd);
@@ -54,7 +57,8 @@ export class GuestRing {
     }
   }
 
-  private take(): void {
+  /** Take what the response queue holds (`xb_read`). */
+  take(): void {
     while (!this.broken) {
       const waiting = this.page.waiting(Queue.Responses);
       if (waiting < 0) return this.fail("inconsistent response ring indexes");
@@ -62,7 +66,9 @@ export class GuestRing {
       const cons = this.page.get(Field.RspCons);
       const data = this.page.consume(Queue.Responses, Math.min(waiting, RING_SIZE - (cons % RING_SIZE)));
       if (data === null) return this.fail("inconsistent response ring indexes");
-      if (waiting >= RING_SIZE) this.signal();
+      // As xb_read: the producer index read again after our consumer index went
+      // out, so a server that filled the ring meanwhile (and waits for room) is told.
+      if (((this.page.get(Field.RspProd) - cons) >>> 0) >= RING_SIZE) this.signal();
       let packets: Packet[];
       try {
         packets = this.parser.push(data);

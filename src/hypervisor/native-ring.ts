@@ -16,6 +16,10 @@ export class NativeRingPage implements RingPage {
     return this.addon.ringConsume(this.ring, queue, max);
   }
 
+  peek(queue: Queue, from: number, max: number): Buffer | null {
+    return this.addon.ringPeek(this.ring, queue, from >>> 0, max);
+  }
+
   produce(queue: Queue, data: Buffer): number {
     return this.addon.ringProduce(this.ring, queue, data);
   }

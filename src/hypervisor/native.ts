@@ -35,6 +35,8 @@ export interface XenAddon {
   ringGet(ring: NativeRing, field: number): number;
   ringSet(ring: NativeRing, field: number, value: number): number;
   ringConsume(ring: NativeRing, queue: number, max: number): Buffer | null;
+  /** Copy from free-running index `from` on without publishing; null if the indexes are inconsistent or `from` is outside. */
+  ringPeek(ring: NativeRing, queue: number, from: number, max: number): Buffer | null;
   ringProduce(ring: NativeRing, queue: number, data: Buffer): number;
   ringState(ring: NativeRing, queue: number): number;
   /** -1 no such domain, -2 unknown, else flags: 1 exists, 2 shut down, 4 dying. */

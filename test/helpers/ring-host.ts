@@ -5,11 +5,11 @@
  * `settle()` delivers. Lets tests drive the daemon's ring transport as a
  * guest kernel would, deterministically, and count mappings and ports.
  */
-import { Field, Queue, RING_SIZE, type EventPort, type RingPage } from "../../src/transport/ring/page.js";
+import { Field, Queue, type EventPort, type RingPage } from "../../src/transport/ring/page.js";
 import type { DomainState, Hypervisor, LocalRing, RingHost } from "../../src/hypervisor/hypervisor.js";
 import { xenAddon } from "../../src/hypervisor/native.js";
 import { memoryRing } from "../../src/hypervisor/native-ring.js";
-import { PacketParser } from "../../src/protocol/parser.js";
+import { GuestRing } from "../../src/emu/guest-ring.js";
 import { encodePacket, joinStrings } from "../../src/protocol/serializer.js";
 import { Op, type Packet } from "../../src/protocol/messages.js";
 
@@ -18,18 +18,16 @@ export function ringsUnavailable(): string | null {
   return xenAddon() ? null : "the Xen addon (build/Release/tsxs_xen.node) is not built";
 }
 
-/** A guest's side of its ring: what its kernel's xenbus does, request by request. */
+/** A guest's side of its ring: what its kernel's xenbus does, request by request (src/emu/guest-ring.ts). */
 export class Guest {
   readonly buffer = Buffer.alloc(4096);
   /** The guest's view of the page (the same memory as the server's). */
   readonly page: RingPage;
   readonly received: Packet[] = [];
-  private readonly parser = new PacketParser(1 << 20);
-  /** Bytes waiting to go into the request queue (a ring holds 1024). */
-  private pendingOut: Buffer[] = [];
-  /** Stop taking replies (a guest that never reads its ring). */
-  reading = true;
+  private readonly ring: GuestRing;
   notified = 0;
+  /** Why the guest gave up on its ring (as a kernel's xenbus does on bad indexes), if it did. */
+  broken: string | null = null;
   state: DomainState | null = { shutdown: false, dying: false };
   private nextReq = 1;
 
@@ -37,15 +35,30 @@ export class Guest {
     readonly domid: number,
     /** The guest's end of its xenstore event channel. */
     readonly port: number,
-    private readonly host: MemoryRingHost,
+    host: MemoryRingHost,
   ) {
     this.page = memoryRing(xenAddon()!, this.buffer);
+    this.ring = new GuestRing(
+      this.page,
+      () => host.signal(domid),
+      (p) => this.received.push(p),
+      (why) => {
+        this.broken = why;
+      },
+    );
+  }
+
+  /** Stop (false) or resume taking replies (a guest that never reads its ring). */
+  get reading(): boolean {
+    return this.ring.reading;
+  }
+  set reading(on: boolean) {
+    this.ring.reading = on;
   }
 
   /** Queue raw bytes for the request ring; they go in as space allows. */
   sendRaw(bytes: Buffer): void {
-    this.pendingOut.push(bytes);
-    this.push();
+    this.ring.send(bytes);
   }
 
   send(type: number, args: readonly string[] | Buffer, txId = 0, reqId = this.nextReq++): number {
@@ -54,46 +67,15 @@ export class Guest {
     return reqId;
   }
 
-  /**
-   * Move what fits from our queue into the request ring, signalling as
-   * Linux's `xb_write` does: only when the server had consumed everything
-   * written before (otherwise it is expected to be reading still).
-   */
-  push(): void {
-    while (this.pendingOut.length) {
-      const head = this.pendingOut[0]!;
-      const prod = this.page.get(Field.ReqProd);
-      const n = this.page.produce(Queue.Requests, head);
-      if (n <= 0) break;
-      if (n === head.length) this.pendingOut.shift();
-      else this.pendingOut[0] = head.subarray(n);
-      if (prod <= this.page.get(Field.ReqCons)) this.host.signal(this.domid);
-    }
-  }
-
-  /** The server signalled: take replies, push more requests. */
+  /** The server signalled. */
   onNotify(): void {
     this.notified++;
-    if (this.reading) this.take();
-    this.push();
+    this.ring.onEvent();
   }
 
-  /**
-   * Read what the server produced, as Linux's `xb_read` does: in
-   * contiguous chunks, signalling only after a chunk taken from a full
-   * ring (the server may be waiting for room only then).
-   */
+  /** Take what the server produced now. */
   take(): void {
-    for (;;) {
-      const waiting = this.page.waiting(Queue.Responses);
-      if (waiting <= 0) break;
-      const cons = this.page.get(Field.RspCons);
-      const contiguous = Math.min(waiting, RING_SIZE - (cons % RING_SIZE));
-      const data = this.page.consume(Queue.Responses, contiguous);
-      if (!data || data.length === 0) break;
-      this.received.push(...this.parser.push(data));
-      if (waiting >= RING_SIZE) this.host.signal(this.domid);
-    }
+    this.ring.take();
   }
 
   /** Replies and events received, as "TYPE body" text (and forget them). */
@@ -102,7 +84,7 @@ export class Guest {
   }
 
   get waitingToSend(): number {
-    return this.pendingOut.reduce((n, b) => n + b.length, 0);
+    return this.ring.waiting;
   }
 }
 
@@ -152,6 +134,15 @@ export class MemoryRingHost implements RingHost {
         const seen = page.waiting(q);
         hook(g.domid);
         return seen < 0 ? null : page.consume(q, Math.min(max, seen));
+      },
+      peek: (q, from, max) => {
+        const hook = this.duringConsume;
+        if (!hook || q !== Queue.Requests) return page.peek(q, from, max);
+        const seen = page.waiting(q);
+        const cons = page.get(Field.ReqCons);
+        hook(g.domid);
+        // What was there when the indexes were read (the guest may have added more since).
+        return seen < 0 ? null : page.peek(q, from, Math.min(max, (cons + seen - from) >>> 0));
       },
       produce: (q, d) => page.produce(q, d),
       waiting: (q) => page.waiting(q),

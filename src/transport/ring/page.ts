@@ -44,6 +44,12 @@ export const enum RingError {
 export interface RingPage {
   /** Take up to `max` bytes from a queue; null when its indexes are inconsistent. */
   consume(queue: Queue, max: number): Buffer | null;
+  /**
+   * Copy up to `max` bytes of a queue from free-running index `from` on,
+   * publishing nothing; null when its indexes are inconsistent or `from`
+   * lies outside them.
+   */
+  peek(queue: Queue, from: number, max: number): Buffer | null;
   /** Put as much of `data` as fits into a queue; -1 when its indexes are inconsistent. */
   produce(queue: Queue, data: Buffer): number;
   /** Bytes waiting in a queue; -1 when its indexes are inconsistent. */

@@ -20,8 +20,16 @@
  *
  * Back-pressure: while the daemon does not serve the domain, requests stay
  * in the ring, so a flooding guest fills its own ring and nothing else.
+ *
+ * A request is taken from the ring (its bytes handed to the daemon) at
+ * once, but the consumer index moves past it only once its reply is in the
+ * response queue: a daemon that dies in between leaves it in the ring, and
+ * its successor (resume) reads it again, so the guest still gets its
+ * reply. Only when the ring is full with a request we cannot finish reading
+ * (one longer than the ring) does the index move on regardless.
  */
 import type { CloseReason, Endpoint, Peer, Transport } from "../transport.js";
+import { HEADER_SIZE, Op } from "../../protocol/messages.js";
 import { CONNECTED, Field, Queue, RECONNECT, RING_SIZE, RingError, type EventPort, type RingPage } from "./page.js";
 
 export interface RingOptions {
@@ -41,6 +49,21 @@ export class DomainRing implements Transport {
   private destroyed = false;
   /** A resumed pull waits for the current turn to end. */
   private pullQueued = false;
+  /** Free-running index of the next request byte to read (ahead of the published consumer index). */
+  private readPos = 0;
+  /** Where each complete request read and not yet answered ends (free-running indexes), oldest first. */
+  private readonly unanswered: number[] = [];
+  /** Requests already published as consumed whose replies have not gone out yet (their replies move nothing). */
+  private answeredAhead = 0;
+  /** The request being read: its header's bytes so far, and how much of it is left to read. */
+  private readonly inHeader = Buffer.alloc(HEADER_SIZE);
+  private inHeaderHave = 0;
+  private inBodyLeft = 0;
+  /** The packet going out: its header's bytes so far, and how much of it is left to write. */
+  private readonly outHeader = Buffer.alloc(HEADER_SIZE);
+  private outHeaderHave = 0;
+  private outBodyLeft = 0;
+  private outIsReply = false;
 
   constructor(
     readonly domid: number,
@@ -54,6 +77,21 @@ export class DomainRing implements Transport {
     this.port = port;
     this.page.set(Field.ServerFeatures, (this.page.get(Field.ServerFeatures) | this.opts.features) >>> 0);
     this.reset();
+  }
+
+  /**
+   * Serve a ring a previous daemon served, as it is (after a restart):
+   * nothing is emptied, requests it had read but not answered are read
+   * again, replies waiting in the ring stay for the guest.
+   */
+  resume(port: EventPort): void {
+    this.port = port;
+    this.page.set(Field.ServerFeatures, (this.page.get(Field.ServerFeatures) | this.opts.features) >>> 0);
+    this.startReading(this.page.get(Field.ReqCons));
+    this.receiving = true;
+    this.peer = this.endpoint.connect({ kind: "domain", domid: this.domid, readonly: false }, this);
+    this.pull();
+    this.port.notify();
   }
 
   /** INTRODUCE again for a known domain: its event channel was re-created (libxl on resume). */
@@ -76,6 +114,7 @@ export class DomainRing implements Transport {
     p.set(Field.RspProd, 0);
     p.set(Field.Error, RingError.None);
     p.set(Field.Connection, CONNECTED);
+    this.startReading(0);
     this.ignored = null;
     this.short = false;
     this.receiving = true;
@@ -99,6 +138,16 @@ export class DomainRing implements Transport {
     this.pull();
   }
 
+  private startReading(at: number): void {
+    this.readPos = at >>> 0;
+    this.unanswered.length = 0;
+    this.answeredAhead = 0;
+    this.inHeaderHave = 0;
+    this.inBodyLeft = 0;
+    this.outHeaderHave = 0;
+    this.outBodyLeft = 0;
+  }
+
   /**
    * Hand the guest's requests to the daemon while it is taking them, until
    * the ring is empty. Emptying it matters: a guest signals a new request
@@ -107,26 +156,126 @@ export class DomainRing implements Transport {
    */
   private pull(): void {
     while (this.receiving && this.peer && this.ignored === null) {
-      const data = this.page.consume(Queue.Requests, RING_SIZE);
+      const data = this.page.peek(Queue.Requests, this.readPos, RING_SIZE);
       if (data === null) {
         this.fail(RingError.RingIdx, "inconsistent request ring indexes");
         return;
       }
-      if (data.length === 0) return;
-      // Room for more: the guest may be waiting for it.
-      this.port?.notify();
+      if (data.length === 0) {
+        // A guest part-way through a packet signals its next part only if we
+        // had consumed everything (xb_write): with nothing answered to move
+        // the index later, it must move now.
+        if (this.inHeaderHave > 0 || this.inBodyLeft > 0) this.consumeAll();
+        else this.unblockWriter();
+        return;
+      }
+      this.frameRequests(data);
+      this.readPos = (this.readPos + data.length) >>> 0;
       this.peer.received(data);
     }
   }
 
+  /** Note where each complete request in `data` (the bytes from readPos on) ends. */
+  private frameRequests(data: Buffer): void {
+    let off = 0;
+    while (off < data.length) {
+      if (this.inBodyLeft === 0 && this.inHeaderHave < HEADER_SIZE) {
+        const n = Math.min(HEADER_SIZE - this.inHeaderHave, data.length - off);
+        data.copy(this.inHeader, this.inHeaderHave, off, off + n);
+        this.inHeaderHave += n;
+        off += n;
+        if (this.inHeaderHave < HEADER_SIZE) break;
+        this.inBodyLeft = this.inHeader.readUInt32LE(12);
+        if (this.inBodyLeft === 0) this.requestRead((this.readPos + off) >>> 0);
+        continue;
+      }
+      const n = Math.min(this.inBodyLeft, data.length - off);
+      off += n;
+      this.inBodyLeft -= n;
+      if (this.inBodyLeft === 0) this.requestRead((this.readPos + off) >>> 0);
+    }
+  }
+
+  private requestRead(end: number): void {
+    this.inHeaderHave = 0;
+    this.unanswered.push(end);
+  }
+
+  /**
+   * The ring is full and all of it read, but the consumer index cannot
+   * move (nothing answered yet: a request longer than the ring, or replies
+   * held back): move it on, or the guest could not finish writing.
+   */
+  private unblockWriter(): void {
+    const cons = this.page.get(Field.ReqCons);
+    if (((this.readPos - cons) >>> 0) >= RING_SIZE) this.consumeAll();
+  }
+
+  /** Publish everything read as consumed (its requests can no longer be read again by a successor). */
+  private consumeAll(): void {
+    if (this.page.get(Field.ReqCons) === this.readPos) return;
+    this.page.set(Field.ReqCons, this.readPos);
+    this.answeredAhead += this.unanswered.length;
+    this.unanswered.length = 0;
+    this.port?.notify();
+  }
+
+  /** Count the replies (not watch events) that `data`, just put into the ring, completes. */
+  private repliesWritten(data: Buffer): number {
+    let replies = 0;
+    let off = 0;
+    while (off < data.length) {
+      if (this.outBodyLeft === 0 && this.outHeaderHave < HEADER_SIZE) {
+        const n = Math.min(HEADER_SIZE - this.outHeaderHave, data.length - off);
+        data.copy(this.outHeader, this.outHeaderHave, off, off + n);
+        this.outHeaderHave += n;
+        off += n;
+        if (this.outHeaderHave < HEADER_SIZE) break;
+        this.outBodyLeft = this.outHeader.readUInt32LE(12);
+        this.outIsReply = this.outHeader.readUInt32LE(0) !== Op.WATCH_EVENT;
+        if (this.outBodyLeft > 0) continue;
+      } else {
+        const n = Math.min(this.outBodyLeft, data.length - off);
+        off += n;
+        this.outBodyLeft -= n;
+        if (this.outBodyLeft > 0) break;
+      }
+      this.outHeaderHave = 0;
+      if (this.outIsReply) replies++;
+    }
+    return replies;
+  }
+
   write(data: Buffer): number {
     if (this.destroyed || this.ignored !== null) return data.length;
+    // As much as fits, whole packets or not: a guest tells us of room only
+    // after taking from a full ring (Linux xb_read).
     const n = this.page.produce(Queue.Responses, data);
     if (n < 0) {
       this.fail(RingError.RingIdx, "inconsistent response ring indexes");
       return data.length;
     }
-    if (n > 0) this.port?.notify();
+    if (n > 0) {
+      // Requests whose replies are now in the ring leave it.
+      let answered = this.repliesWritten(n === data.length ? data : data.subarray(0, n));
+      const ahead = Math.min(answered, this.answeredAhead);
+      this.answeredAhead -= ahead;
+      answered -= ahead;
+      let end: number | undefined;
+      while (answered-- > 0 && this.unanswered.length) end = this.unanswered.shift();
+      if (end !== undefined) {
+        this.page.set(Field.ReqCons, end);
+        // A guest that wrote while we were behind did not signal (xb_write): look again.
+        if (!this.pullQueued) {
+          this.pullQueued = true;
+          queueMicrotask(() => {
+            this.pullQueued = false;
+            if (!this.destroyed) this.pull();
+          });
+        }
+      }
+      this.port?.notify();
+    }
     if (n < data.length) this.short = true;
     return n;
   }
