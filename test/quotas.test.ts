@@ -181,6 +181,35 @@ test("node-size: a new intermediate node's child list counts too", () => {
   assert.equal(g5.mkdir(`m/${"c".repeat(66)}`), OK("MKDIR"), "m: 99 bytes");
 });
 
+test("node-size or memory refused inside a transaction fails the transaction: committing it is ENOMEM (cx fail_transaction)", () => {
+  const { h, d0, quotas } = setup({ "node-size": 100 });
+  home(d0, 5, ["n5"]);
+  const g5 = h.domain(5);
+  assert.equal(g5.write("v", "x".repeat(40)), OK("WRITE"), "72 bytes");
+  quotas.set("memory", h.x.memory.of(5) + 60, 5);
+  // An existing node rewritten too big, a new node too big, perms too big: each fails the transaction.
+  for (const step of [
+    (tx: number) => g5.write("v", "x".repeat(80), tx),
+    (tx: number) => g5.write("new", "x".repeat(80), tx),
+    (tx: number) => g5.setPerms("v", ["n5", "r1", "r2", "r3", "r4"], tx), // 24 + 5 * 8 + 40 = 104
+    // Memory: 60 bytes left for domain 5; a new node of 24 + 8 + 60 + its path.
+    (tx: number) => g5.write("m", "y".repeat(60), tx),
+  ]) {
+    const tx = g5.start();
+    assert.equal(g5.write("ok", "fine", tx), OK("WRITE"));
+    assert.match(step(tx), /^ERROR (ENOSPC|EIO)\0$/, `step ${step}`);
+    assert.equal(g5.end(tx), ERR("ENOMEM"));
+    assert.equal(g5.read("ok"), ERR("ENOENT"), "nothing of it committed");
+    assert.equal(g5.end(tx), ERR("ENOENT"), "and it is gone");
+  }
+  // A check made before the node is touched does not: too many ACL entries (quota node-permissions).
+  const tx = g5.start();
+  assert.equal(g5.setPerms("v", ["n5", "r1", "r2", "r3", "r4", "r6", "r7"], tx), ERR("ENOSPC"));
+  assert.equal(g5.write("ok", "fine", tx), OK("WRITE"));
+  assert.equal(g5.end(tx), OK("TRANSACTION_END"));
+  assert.equal(g5.read("ok"), "READ fine");
+});
+
 // ---------------------------------------------------------------- watches
 
 test("watches: exactly `watches` watches, then ENOSPC", () => {

@@ -91,6 +91,17 @@ export function pathMax(req: Request): number {
  * that is observed; only WRITE, which succeeds either way, opts out.
  */
 export function getNode(req: Request, path: string, perm: number, observeExistence = true): Node {
+  const found = findNode(req, path, perm, observeExistence);
+  if (typeof found === "string") fail(found);
+  return found;
+}
+
+/**
+ * `getNode` without throwing: the node, or the errno `getNode` would fail
+ * with (the ops for which absence is no error ask this way, as throwing
+ * costs more than the rest of such a request).
+ */
+export function findNode(req: Request, path: string, perm: number, observeExistence = true): Node | XsErrno {
   const { view, principal } = req;
   const node = view.get(path);
   let errno: XsErrno;
@@ -104,7 +115,7 @@ export function getNode(req: Request, path: string, perm: number, observeExisten
     view.observe(path, EXISTS);
     errno = "ENOENT";
   }
-  fail(errnoFromParents(req, path, errno, perm));
+  return errnoFromParents(req, path, errno, perm);
 }
 
 /**

@@ -6,12 +6,12 @@
 import { DOMID_ANY, PAYLOAD_MAX } from "../../protocol/messages.js";
 import type { OneArg, Strings, WriteArgs } from "../../protocol/requests.js";
 import { atou } from "../../util/cparse.js";
-import { Node, nodeSize } from "../../store/node.js";
+import { nodeSize } from "../../store/node.js";
 import { baseName, isSpecial, parentOf } from "../../store/path.js";
 import { PERM_OWNER, PERM_READ, PERM_WRITE, Perms, parsePermStrings, permFor } from "../../store/perms.js";
 import { CHILDREN, EXISTS, PERMS, VALUE } from "../../transactions/view.js";
 import { Match } from "../../watches/registry.js";
-import { accessNow, errnoOf, fail, getNode, nodePath, ok, overMemoryQuota, quotaExceeded, quotaReached, specialPath, type Request } from "../request.js";
+import { accessNow, fail, findNode, getNode, nodePath, ok, overMemoryQuota, quotaExceeded, quotaReached, specialPath, type Request } from "../request.js";
 
 export function read(req: Request, arg: OneArg): Buffer {
   const path = nodePath(req, arg);
@@ -83,8 +83,19 @@ function specialPerms(req: Request, path: string, perm: number): Perms {
 }
 
 /** Unprivileged callers may not store nodes of `node-size` bytes or more. */
+/**
+ * A node write refused after cx has already taken the node into the
+ * transaction (`write_node`: access, then the size and memory checks):
+ * the transaction is failed too, so committing it answers ENOMEM (cx
+ * `fail_transaction`).
+ */
+function refuseWrite(req: Request, errno: "ENOSPC" | "EIO"): never {
+  if (req.tx) req.tx.failed = true;
+  fail(errno);
+}
+
 function checkNodeSize(req: Request, size: number): void {
-  if (quotaReached(req, "node-size", size)) fail("ENOSPC");
+  if (quotaReached(req, "node-size", size)) refuseWrite(req, "ENOSPC");
 }
 
 /**
@@ -115,13 +126,13 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
       const size = nodeSize(perms.entries.length, leaf ? value.length : 0, childList);
       checkNodeSize(req, size);
       bytes += size + missing[i]!.length;
-      if (overMemoryQuota(req, principal.domid, bytes)) fail("EIO");
+      if (overMemoryQuota(req, principal.domid, bytes)) refuseWrite(req, "EIO");
     }
     // The existing ancestor is rewritten with one more child name.
     view.observeSize(anchor);
     const grown = baseName(missing[0]!).length + 1;
     checkNodeSize(req, a.size + grown);
-    if (overMemoryQuota(req, a.perms.owner, a.perms.owner === principal.domid ? bytes + grown : grown)) fail("EIO");
+    if (overMemoryQuota(req, a.perms.owner, a.perms.owner === principal.domid ? bytes + grown : grown)) refuseWrite(req, "EIO");
   }
   if (mkdir) view.mkdir(path);
   else view.write(path, value);
@@ -138,22 +149,18 @@ export function write(req: Request, args: WriteArgs): Buffer {
   if (!args) fail("EINVAL");
   const path = nodePath(req, args.path);
   const value = args.value;
-  let existing: Node | null = null;
-  try {
-    // A blind write succeeds whether or not the node exists: do not depend on it.
-    existing = getNode(req, path, PERM_WRITE, false);
-  } catch (e) {
-    if (errnoOf(e) !== "ENOENT") throw e;
-  }
-  if (!existing) {
+  // A blind write succeeds whether or not the node exists: do not depend on it.
+  const existing = findNode(req, path, PERM_WRITE, false);
+  if (existing === "ENOENT") {
     create(req, path, value, false);
     return ok();
   }
+  if (typeof existing === "string") fail(existing);
   if (!req.principal.privileged) {
     req.view.observeSize(path);
     const size = existing.withValue(value).size;
     checkNodeSize(req, size);
-    if (overMemoryQuota(req, existing.perms.owner, size - existing.size)) fail("EIO");
+    if (overMemoryQuota(req, existing.perms.owner, size - existing.size)) refuseWrite(req, "EIO");
   }
   req.view.write(path, value);
   changed(req, path, Match.Subtree);
@@ -162,23 +169,19 @@ export function write(req: Request, args: WriteArgs): Buffer {
 
 export function mkdir(req: Request, arg: OneArg): Buffer {
   const path = nodePath(req, arg);
-  try {
-    getNode(req, path, PERM_WRITE);
-    // Already there: nothing to do, and no event.
-    return ok();
-  } catch (e) {
-    if (errnoOf(e) !== "ENOENT") throw e;
-  }
+  const found = findNode(req, path, PERM_WRITE);
+  // Already there: nothing to do, and no event.
+  if (typeof found !== "string") return ok();
+  if (found !== "ENOENT") fail(found);
   create(req, path, "", true);
   return ok();
 }
 
 export function rm(req: Request, arg: OneArg): Buffer {
   const path = nodePath(req, arg);
-  try {
-    getNode(req, path, PERM_WRITE);
-  } catch (e) {
-    if (errnoOf(e) !== "ENOENT") throw e;
+  const found = findNode(req, path, PERM_WRITE);
+  if (typeof found === "string") {
+    if (found !== "ENOENT") fail(found);
     // Already gone: fine, as long as the parent exists.
     const parent = parentOf(path);
     const there = req.view.get(parent);
@@ -236,7 +239,7 @@ export function setPerms(req: Request, strings: Strings): Buffer {
     view.observeSize(path);
     const size = node.withPerms(perms).size;
     checkNodeSize(req, size);
-    if (overMemoryQuota(req, node.perms.owner, size - node.size)) fail("EIO");
+    if (overMemoryQuota(req, node.perms.owner, size - node.size)) refuseWrite(req, "EIO");
   }
   const old = view.setPerms(path, perms);
   changed(req, path, Match.Subtree, old);
