@@ -85,7 +85,8 @@ export interface StoreOptions {
 
 export class Store {
   private current: Revision;
-  private readonly history: Revision[] = [];
+  /** The last `historyLength` revisions, a ring: `recent[revision % historyLength]`. */
+  private readonly recent: (Revision | undefined)[];
   private readonly historyLength: number;
   readonly tallies = new Tallies();
   private readonly listeners: CommitListener[] = [];
@@ -93,7 +94,8 @@ export class Store {
 
   constructor(opts: StoreOptions = {}) {
     const priv = opts.privDomid ?? 0;
-    this.historyLength = opts.historyLength ?? 64;
+    this.historyLength = Math.max(1, opts.historyLength ?? 64);
+    this.recent = new Array<Revision | undefined>(this.historyLength);
     this.applyEffect = opts.applyEffect ?? (() => {});
     this.current = initialRevision(priv);
     this.tallies.reset(recount(this.current.root));
@@ -172,13 +174,13 @@ export class Store {
   }
 
   private remember(): void {
-    this.history.push(this.current);
-    if (this.history.length > this.historyLength) this.history.shift();
+    this.recent[this.current.revision % this.historyLength] = this.current;
   }
 
   /** A recent committed revision, if still retained. */
   at(revision: number): Revision | undefined {
-    return this.history.find((r) => r.revision === revision);
+    const r = this.recent[revision % this.historyLength];
+    return r?.revision === revision ? r : undefined;
   }
 
   /** The committed tree (parents before children, in listing order) and the special ACLs, as state records. */
@@ -205,7 +207,7 @@ export class Store {
       else nodes.push(r);
     }
     this.current = { revision, root: buildTree(nodes), specials };
-    this.history.length = 0;
+    this.recent.fill(undefined);
     this.remember();
     this.tallies.reset(recount(this.current.root));
   }

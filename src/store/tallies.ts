@@ -81,11 +81,13 @@ export function recount(root: Node): Counts {
 }
 
 function add(tally: Map<number, number>, deltas: ReadonlyMap<number, number>): void {
-  for (const [domid, delta] of deltas) {
+  if (deltas.size === 0) return;
+  // forEach: no iterator and entry arrays on the commit path.
+  deltas.forEach((delta, domid) => {
     const n = (tally.get(domid) ?? 0) + delta;
     if (n === 0) tally.delete(domid);
     else tally.set(domid, n);
-  }
+  });
 }
 
 function copy(to: Map<number, number>, from: ReadonlyMap<number, number>): void {
