@@ -22,6 +22,9 @@
  *   str     = u32:length latin1-bytes;  bytes = u32:length bytes
  */
 
+import { Reader, Writer } from "./binary.js";
+import { StateFormatError } from "./errors.js";
+
 export const STATE_VERSION = 1;
 const IDENT = "tsxstate";
 
@@ -109,129 +112,24 @@ export type StateRecord =
   | WatchRecord
   | TransactionRecord;
 
-/** A stream that is not one we wrote: wrong identifier or version, truncated, or malformed. */
-export class StateFormatError extends Error {
-  override name = "StateFormatError";
-}
+export { StateFormatError };
 
-class Writer {
-  private buf = Buffer.allocUnsafe(64 * 1024);
-  private off = 0;
+/**
+ * Encodes a state stream a record at a time, handing out the bytes so far
+ * whenever asked (a large state is written out in pieces, between other
+ * work, without holding it all in memory).
+ */
+export class StateEncoder {
+  private readonly w = new Writer();
 
-  private room(n: number): void {
-    if (this.off + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.off + n));
-    this.buf.copy(next, 0, 0, this.off);
-    this.buf = next;
+  constructor() {
+    this.w.raw(Buffer.from(IDENT, "latin1"));
+    this.w.u32be(STATE_VERSION);
+    this.w.u32be(0); // flags: bit 0 clear, little-endian bodies
   }
-  u8(v: number): void {
-    this.room(1);
-    this.buf[this.off++] = v;
-  }
-  u32(v: number): void {
-    this.room(4);
-    this.buf.writeUInt32LE(v >>> 0, this.off);
-    this.off += 4;
-  }
-  i32(v: number): void {
-    this.room(4);
-    this.buf.writeInt32LE(v | 0, this.off);
-    this.off += 4;
-  }
-  u32be(v: number): void {
-    this.room(4);
-    this.buf.writeUInt32BE(v >>> 0, this.off);
-    this.off += 4;
-  }
-  raw(b: Buffer): void {
-    this.room(b.length);
-    this.off += b.copy(this.buf, this.off);
-  }
-  bytes(b: Buffer): void {
-    this.u32(b.length);
-    this.raw(b);
-  }
-  str(s: string): void {
-    const len = Buffer.byteLength(s, "latin1");
-    this.u32(len);
-    this.room(len);
-    this.off += this.buf.write(s, this.off, "latin1");
-  }
-  /** Start a record; returns where its length goes. */
-  begin(type: RecordType): number {
-    this.u32(type);
-    const at = this.off;
-    this.u32(0);
-    return at;
-  }
-  end(at: number): void {
-    this.buf.writeUInt32LE(this.off - at - 4, at);
-    const pad = (8 - (this.off % 8)) % 8;
-    this.room(pad);
-    this.buf.fill(0, this.off, this.off + pad);
-    this.off += pad;
-  }
-  result(): Buffer {
-    return this.buf.subarray(0, this.off);
-  }
-}
 
-class Reader {
-  constructor(
-    private readonly buf: Buffer,
-    private off: number,
-    private readonly limit: number,
-  ) {}
-
-  private need(n: number): void {
-    if (this.off + n > this.limit) throw new StateFormatError("record truncated");
-  }
-  u8(): number {
-    this.need(1);
-    return this.buf[this.off++]!;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.buf.readUInt32LE(this.off);
-    this.off += 4;
-    return v;
-  }
-  i32(): number {
-    this.need(4);
-    const v = this.buf.readInt32LE(this.off);
-    this.off += 4;
-    return v;
-  }
-  bytes(): Buffer {
-    const n = this.u32();
-    this.need(n);
-    const b = Buffer.from(this.buf.subarray(this.off, this.off + n));
-    this.off += n;
-    return b;
-  }
-  str(): string {
-    const n = this.u32();
-    this.need(n);
-    const s = this.buf.toString("latin1", this.off, this.off + n);
-    this.off += n;
-    return s;
-  }
-  bool(): boolean {
-    const v = this.u8();
-    if (v > 1) throw new StateFormatError("bad flag");
-    return v === 1;
-  }
-  done(): void {
-    if (this.off !== this.limit) throw new StateFormatError("record longer than its fields");
-  }
-}
-
-export function encodeState(records: Iterable<StateRecord>): Buffer {
-  const w = new Writer();
-  w.raw(Buffer.from(IDENT, "latin1"));
-  w.u32be(STATE_VERSION);
-  w.u32be(0); // flags: bit 0 clear, little-endian bodies
-  for (const r of records) {
+  add(r: StateRecord): void {
+    const w = this.w;
     const at = w.begin(r.type);
     switch (r.type) {
       case RecordType.Global:
@@ -287,8 +185,35 @@ export function encodeState(records: Iterable<StateRecord>): Buffer {
     }
     w.end(at);
   }
-  w.end(w.begin(RecordType.End));
-  return w.result();
+
+  /** Bytes encoded so far: a copy (they are forgotten here). */
+  take(): Buffer {
+    const out = Buffer.from(this.w.result());
+    this.w.reset();
+    return out;
+  }
+
+  /** The END record and what is left. */
+  finish(): Buffer {
+    this.w.end(this.w.begin(RecordType.End));
+    return this.take();
+  }
+
+  /** Bytes waiting to be taken. */
+  get pending(): number {
+    return this.w.length;
+  }
+}
+
+export function encodeState(records: Iterable<StateRecord>): Buffer {
+  const e = new StateEncoder();
+  const parts: Buffer[] = [];
+  for (const r of records) {
+    e.add(r);
+    if (e.pending > 1 << 20) parts.push(e.take());
+  }
+  parts.push(e.finish());
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 export function decodeState(buf: Buffer): StateRecord[] {
