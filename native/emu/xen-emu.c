@@ -18,11 +18,17 @@
  *   xsd_kva, xsd_port       dom0's own ring page and its event channel port
  *   ports/<domid>/<port>    an event channel end: "<socket>\n<unbound R | bound D P | virq V>\n"
  *   virq/<domid>.<port>     a VIRQ_DOM_EXC binding: "<socket>\n"
+ *   pending/<socket>        a handle's pending bits, one per port (mapped shared)
  * An event channel handle is a Unix datagram socket (abstract name, so
- * the directory's path length does not matter); signalling a port sends
- * the peer's port number to the peer handle's socket, and the handle's fd
- * is that socket, so it polls like /dev/xen/evtchn. Ports are claimed with
- * O_EXCL, so any number of processes share one host safely.
+ * the directory's path length does not matter) and a page of pending
+ * bits. Signalling a port sets the peer port's bit in the peer handle's
+ * page and, if it was clear, sends a doorbell datagram to the peer's
+ * socket (carrying the port); the handle's fd is that socket, so it polls
+ * like /dev/xen/evtchn. As with Xen's pending bits, a signal is never
+ * lost, however many wait: a doorbell that finds the peer's queue full is
+ * not needed (a handle taking one port that sees more pending rings its
+ * own doorbell). Ports are
+ * claimed with O_EXCL, so any number of processes share one host safely.
  */
 #define _GNU_SOURCE
 /* open and open64 are both interposed: keep them two symbols (node-gyp builds with 64-bit offsets). */
@@ -141,7 +147,7 @@ static int write_file(const char *path, const char *text)
 static void mkdirs(void)
 {
 	char p[PATH_MAX];
-	static const char *const sub[] = { "", "domains", "ports", "ports/0", "virq", "domains/0" };
+	static const char *const sub[] = { "", "domains", "ports", "ports/0", "virq", "domains/0", "pending" };
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
 		pathf(p, sizeof(p), "%s", sub[i]);
 		sys_mkdir(p, 0755);
@@ -320,14 +326,46 @@ struct peer {
 	int valid;
 	char sock[108];
 	uint32_t port;
+	/* The peer handle's pending bits (NULL: it has none, e.g. it is gone). */
+	uint32_t *bits;
 };
 
 struct evtchn {
 	int fd;
 	unsigned domid;
 	char name[108]; /* abstract socket name, '@' for the leading NUL */
+	uint32_t *bits; /* our pending bits: MAX_PORT of them */
 	struct peer cache[MAX_PORT];
 };
+
+#define BITS_BYTES (MAX_PORT / 8)
+
+/* The pending bits of the handle whose socket is `sock` (mapped shared), or NULL. */
+static uint32_t *map_bits(const char *sock, int create)
+{
+	char p[PATH_MAX];
+	void *addr;
+	int fd;
+	if (sock[0] != '@')
+		return NULL;
+	pathf(p, sizeof(p), "pending/%s", sock + 1);
+	fd = sys_open(p, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd < 0)
+		return NULL;
+	if (create && ftruncate(fd, BITS_BYTES) < 0) {
+		close(fd);
+		return NULL;
+	}
+	addr = mmap(NULL, BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return addr == MAP_FAILED ? NULL : addr;
+}
+
+static void unmap_bits(uint32_t *bits)
+{
+	if (bits)
+		munmap(bits, BITS_BYTES);
+}
 
 static int handles;
 
@@ -376,6 +414,14 @@ EXPORT void *tsxs_emu_evtchn_open_as(unsigned domid)
 		errno = e;
 		return NULL;
 	}
+	h->bits = map_bits(h->name, 1);
+	if (!h->bits) {
+		int e = errno;
+		close(h->fd);
+		free(h);
+		errno = e ? e : ENOMEM;
+		return NULL;
+	}
 	return h;
 }
 
@@ -399,8 +445,14 @@ EXPORT void *xenevtchn_fdopen(void *logger, int fd, unsigned flags)
 EXPORT int xenevtchn_close(void *xce)
 {
 	struct evtchn *h = xce;
+	char p[PATH_MAX];
 	if (!h)
 		return 0;
+	for (int i = 0; i < MAX_PORT; i++)
+		unmap_bits(h->cache[i].bits);
+	unmap_bits(h->bits);
+	pathf(p, sizeof(p), "pending/%s", h->name + 1);
+	sys_unlink(p);
 	close(h->fd);
 	free(h);
 	return 0;
@@ -552,6 +604,8 @@ static int resolve(struct evtchn *h, uint32_t port, struct peer *out)
 	if (read_end(d, pp, out->sock, sizeof(out->sock), what, sizeof(what)) < 0)
 		return -1;
 	out->port = pp;
+	unmap_bits(out->bits);
+	out->bits = map_bits(out->sock, 0);
 	out->valid = 1;
 	return 0;
 }
@@ -566,37 +620,97 @@ static int send_port(int fd, const char *sock, uint32_t port)
 	return sendto(fd, &port, sizeof(port), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0 ? -1 : 0;
 }
 
+/*
+ * Make `port` pending in a handle (its bits, its socket): set the bit,
+ * and ring the doorbell if it was clear. 0, or -1 with errno when the
+ * doorbell could not go (EAGAIN: the peer has doorbells queued already,
+ * so it will see the bit; anything else: the peer is gone).
+ */
+static int raise_port(int fd, const char *sock, uint32_t *bits, uint32_t port)
+{
+	if (bits && port < MAX_PORT) {
+		uint32_t bit = 1u << (port % 32);
+		if (__atomic_fetch_or(&bits[port / 32], bit, __ATOMIC_SEQ_CST) & bit)
+			return 0; /* already pending: it coalesces */
+	}
+	return send_port(fd, sock, port);
+}
+
 EXPORT int xenevtchn_notify(void *xce, uint32_t port)
 {
 	struct evtchn *h = xce;
-	struct peer tmp, *pe = port < MAX_PORT ? &h->cache[port] : &tmp;
+	struct peer tmp = { 0 }, *pe = port < MAX_PORT ? &h->cache[port] : &tmp;
+	int rc = 0;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
 		if (!pe->valid || attempt > 0) {
 			pe->valid = 0;
 			if (resolve(h, port, pe) < 0) {
-				errno = EINVAL;
-				return -1;
+				rc = -1;
+				break;
 			}
 		}
-		if (send_port(h->fd, pe->sock, pe->port) == 0)
-			return 0;
-		/* A full peer queue drops the signal, as a pending event coalesces. */
-		if (errno == EAGAIN)
-			return 0;
+		/* Sent, or the peer has doorbells queued (it will see the bit): done. */
+		if (raise_port(h->fd, pe->sock, pe->bits, pe->port) == 0 || errno == EAGAIN)
+			break;
+		/* Otherwise the peer went away: look again, once; then as notifying an unbound port. */
 	}
-	/* The peer went away: as notifying an unbound port, no error for the caller to act on. */
-	return 0;
+	if (pe == &tmp)
+		unmap_bits(tmp.bits);
+	if (rc < 0)
+		errno = EINVAL;
+	return rc;
 }
 
+/* Clear `port`'s pending bit; was it set? */
+static int clear_pending(uint32_t *bits, uint32_t port)
+{
+	uint32_t bit = 1u << (port % 32);
+	return port < MAX_PORT && (__atomic_fetch_and(&bits[port / 32], ~bit, __ATOMIC_SEQ_CST) & bit);
+}
+
+/* The lowest pending port, cleared; -1 if none. */
+static int take_pending(uint32_t *bits)
+{
+	for (int w = 0; w < MAX_PORT / 32; w++) {
+		uint32_t v;
+		while ((v = __atomic_load_n(&bits[w], __ATOMIC_SEQ_CST)) != 0) {
+			int port = w * 32 + __builtin_ctz(v);
+			if (clear_pending(bits, port))
+				return port;
+		}
+	}
+	return -1;
+}
+
+/*
+ * One pending port, as a read of /dev/xen/evtchn gives: the port of the
+ * next doorbell if its bit is still set, else any pending port, else (a
+ * doorbell whose port was already taken) that port again, a spurious
+ * event, never an error while the fd was readable: cx exits on -1. -1
+ * only when nothing is pending and no doorbell waits. When more ports are
+ * pending, a doorbell is rung for them, so the fd stays readable until
+ * every one is taken, even if their own doorbells found the queue full.
+ */
 EXPORT int xenevtchn_pending(void *xce)
 {
 	struct evtchn *h = xce;
-	uint32_t port;
-	ssize_t n = recv(h->fd, &port, sizeof(port), MSG_DONTWAIT);
-	if (n != sizeof(port))
-		return -1;
-	return (int)port;
+	uint32_t doorbell;
+	int rang = recv(h->fd, &doorbell, sizeof(doorbell), MSG_DONTWAIT) == sizeof(doorbell);
+	int port = rang && clear_pending(h->bits, doorbell) ? (int)doorbell : take_pending(h->bits);
+	if (port < 0 && rang)
+		port = (int)doorbell;
+	/* No doorbell left to bring us back: ring one for what is still pending. */
+	if (recv(h->fd, &doorbell, sizeof(doorbell), MSG_DONTWAIT | MSG_PEEK) < 0) {
+		for (int w = 0; w < MAX_PORT / 32; w++) {
+			uint32_t v = __atomic_load_n(&h->bits[w], __ATOMIC_SEQ_CST);
+			if (v) {
+				(void)send_port(h->fd, h->name, w * 32 + __builtin_ctz(v));
+				break;
+			}
+		}
+	}
+	return port;
 }
 
 EXPORT int xenevtchn_unmask(void *xce, uint32_t port)
@@ -633,8 +747,10 @@ static void raise_dom_exc(void)
 		if (read_file(p, sock, sizeof(sock)) <= 0)
 			continue;
 		sock[strcspn(sock, "\n")] = '\0';
-		if (send_port(fd, sock, port) < 0 && errno != EAGAIN)
+		uint32_t *bits = map_bits(sock, 0);
+		if (raise_port(fd, sock, bits, port) < 0 && errno != EAGAIN)
 			sys_unlink(p); /* its daemon is gone */
+		unmap_bits(bits);
 	}
 	if (fd >= 0)
 		close(fd);
