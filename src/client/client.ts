@@ -156,7 +156,22 @@ export class XenStoreClient extends Operations {
     socket.on("error", (e) => this.fail(e));
   }
 
-  static connect(path: string = defaultSocketPath()): Promise<XenStoreClient> {
+  /**
+   * Connect to the daemon's socket. A full listen queue (EAGAIN: cx
+   * listens with a backlog of one) is waited out, for up to about a second.
+   */
+  static async connect(path: string = defaultSocketPath()): Promise<XenStoreClient> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await XenStoreClient.connectOnce(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EAGAIN" || attempt >= 200) throw e;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  }
+
+  private static connectOnce(path: string): Promise<XenStoreClient> {
     return new Promise((resolve, reject) => {
       const s = createConnection({ path }, () => {
         s.off("error", reject);

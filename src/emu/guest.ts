@@ -14,6 +14,7 @@ import { XenStoreClient } from "../client/client.js";
 import { EMULATION_LIBRARY } from "../hypervisor/emulation.js";
 import { xenAddon, type NativeEvtchn, type NativeRing, type XenAddon } from "../hypervisor/native.js";
 import { NativeRingPage } from "../hypervisor/native-ring.js";
+import type { RingPage } from "../transport/ring/page.js";
 import { Op, type Packet } from "../protocol/messages.js";
 import { PacketParser } from "../protocol/parser.js";
 import { encodePacket, joinStrings } from "../protocol/serializer.js";
@@ -26,6 +27,8 @@ export interface GuestOptions {
   domid: number;
   /** The daemon's dom0 socket (default: `<dir>/socket`). */
   dom0Socket?: string;
+  /** A toolstack connection to use instead of a connection of the guest's own (left open by `stop`). */
+  dom0?: XenStoreClient;
   /** Its name in its home (default `guest<domid>`). */
   name?: string;
   /** Create its home as the toolstack would (default true): /local/domain/<domid> readable by it, its `data` its own. */
@@ -33,6 +36,8 @@ export interface GuestOptions {
   /** The guest owns its home (clients such as test-xenstore write there); default: dom0 does, as with xl. */
   ownHome?: boolean;
   log?: (line: string) => void;
+  /** Run once the domain exists and before INTRODUCE (the toolstack's part: its home, its devices). */
+  beforeIntroduce?: (dom0: XenStoreClient) => Promise<void>;
 }
 
 /** Load the emulation library into this process (once); the addon, or why not. */
@@ -102,9 +107,12 @@ export class EmulatedGuest {
     private readonly addon: XenAddon,
     private readonly evtchn: NativeEvtchn,
     private readonly ringMap: NativeRing,
+    /** The ring page itself, for tests that misbehave as a hostile guest would. */
+    readonly page: RingPage,
     readonly ring: GuestRing,
     readonly mux: XenbusMux,
     private readonly dom0: XenStoreClient,
+    private readonly ownDom0: boolean,
     private readonly homeMade: boolean,
     private readonly log: (line: string) => void,
   ) {}
@@ -137,17 +145,24 @@ export class EmulatedGuest {
       );
       mux = new XenbusMux((bytes) => ring.send(bytes));
       addon.watchEvents(evtchn, () => ring.onEvent());
-      const dom0 = await XenStoreClient.connect(opts.dom0Socket ?? join(resolve(opts.dir), "socket"));
-      undo.push(() => dom0.close());
+      const dom0 = opts.dom0 ?? (await XenStoreClient.connect(opts.dom0Socket ?? join(resolve(opts.dir), "socket")));
+      const ownDom0 = !opts.dom0;
+      if (ownDom0) undo.push(() => dom0.close());
       const home = opts.home ?? true;
       if (home) await makeHome(dom0, domid, opts.name ?? `guest${domid}`, opts.ownHome ?? false);
+      await opts.beforeIntroduce?.(dom0);
       // As the toolstack: the frame is the page's (any will do here), the port the guest's end.
       await dom0.introduce(domid, domid, port);
-      return new EmulatedGuest(domid, port, addon, evtchn, map, ring, mux, dom0, home, log);
+      return new EmulatedGuest(domid, port, addon, evtchn, map, page, ring, mux, dom0, ownDom0, home, log);
     } catch (e) {
       for (const u of undo.reverse()) u();
       throw e;
     }
+  }
+
+  /** Signal the daemon on the guest's event channel. */
+  signal(): void {
+    this.addon.notify(this.evtchn, this.port);
   }
 
   /** A user of the ring in this process. */
@@ -195,16 +210,21 @@ export class EmulatedGuest {
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise<void>((r) => server.close(() => r()));
     if (this.homeMade) {
+      // Bounded: a daemon that does not answer must not keep the domain alive.
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((r) => (timer = setTimeout(() => r(this.log(`removing domain ${this.domid}'s home: no answer`)), 3000)));
       try {
-        await this.dom0.rm(`/local/domain/${this.domid}`);
+        await Promise.race([this.dom0.rm(`/local/domain/${this.domid}`), gaveUp]);
       } catch (e) {
         this.log(`removing domain ${this.domid}'s home: ${(e as Error).message}`);
+      } finally {
+        clearTimeout(timer);
       }
     }
     this.addon.emuDomain("destroy", this.domid);
     this.addon.closeEvents(this.evtchn, true);
     this.addon.unmap(this.ringMap);
-    this.dom0.close();
+    if (this.ownDom0) this.dom0.close();
   }
 }
 
