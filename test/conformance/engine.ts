@@ -19,12 +19,24 @@ export interface Step {
   tx?: number | { ref: number };
   /** Send these bytes verbatim instead of a framed request (no reply expected beyond a close). */
   raw?: Buffer;
+  /** Not a request: something the host does to a guest (emulated hosts only). */
+  action?: GuestAction;
   note?: string;
+}
+
+/** A guest's domain is destroyed (and released by the daemon), or made again with the same domid. */
+export interface GuestAction {
+  readonly kind: "destroy" | "restart";
 }
 
 export interface Daemon {
   readonly name: string;
+  /** dom0's socket. */
   readonly socket: string;
+  /** Where connection `i` talks (a guest's socket, in an emulated host); default `socket`. */
+  socketFor?(i: number): string;
+  /** Carry out a guest action on connection `i`'s guest; resolves once the daemon has seen it. */
+  act?(i: number, action: GuestAction): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +89,7 @@ export class Session {
 
   static async open(daemon: Daemon, n: number): Promise<Session> {
     const s = new Session(daemon);
-    for (let i = 0; i < n; i++) s.conns.push(await RawConn.open(daemon.socket));
+    for (let i = 0; i < n; i++) s.conns.push(await RawConn.open(s.socketOf(i)));
     return s;
   }
 
@@ -87,14 +99,25 @@ export class Session {
     return this.txIds.get(tx.ref) ?? BOGUS_TX;
   }
 
+  private socketOf(i: number): string {
+    return this.daemon.socketFor?.(i) ?? this.daemon.socket;
+  }
+
   /** A closed connection is reopened when a step uses it again (on both daemons alike). */
   private async conn(i: number): Promise<RawConn> {
-    if (this.conns[i]!.closed) this.conns[i] = await RawConn.open(this.daemon.socket);
+    if (this.conns[i]!.closed) this.conns[i] = await RawConn.open(this.socketOf(i));
     return this.conns[i]!;
   }
 
   async run(step: Step, index: number): Promise<Observation> {
     const events: string[][] = this.conns.map(() => []);
+    if (step.action) {
+      if (!this.daemon.act) throw new Error(`${this.daemon.name} has no guests to act on`);
+      await this.daemon.act(step.conn, step.action);
+      if (step.action.kind === "restart") this.conns[step.conn]!.close();
+      await this.collect(events);
+      return { reply: `${step.action.kind} done`, events };
+    }
     const c = await this.conn(step.conn);
     const reqId = this.nextReq++;
     let reply: string;

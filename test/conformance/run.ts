@@ -1,6 +1,8 @@
 /**
  * `npm run conformance -- --seed S --ops N [--peer cxenstored|oxenstored]
- * [--conns K] [--chunk C] [--no-shrink]`: long differential runs. Prints the
+ * [--conns K] [--chunk C] [--no-shrink] [--scenarios] [--guests]`: long
+ * differential runs (with --guests, in an emulated host where connections 2
+ * and 3 are guests on rings; the peer runs under tsxs-emu). Prints the
  * number of ops compared and every divergence, shrunk to a minimal
  * reproduction. Exit status 1 when there were divergences.
  */
@@ -9,6 +11,8 @@ import { describeSteps, differential, shrink, type Divergence } from "./compare.
 import { generate } from "./generator.js";
 import { oursLauncher, peerLauncher, peersUnavailable, type PeerKind } from "./launch.js";
 import { SCENARIOS } from "./scenarios.js";
+import { GUEST_CONNS, GUEST_SCENARIOS, generateGuests, guestLauncher } from "./guests.js";
+import { emulationUnavailable } from "../helpers/emulated.js";
 
 function report(d: Divergence): string {
   return [
@@ -28,17 +32,19 @@ async function main(): Promise<number> {
       chunk: { type: "string", default: "20000" },
       "no-shrink": { type: "boolean", default: false },
       scenarios: { type: "boolean", default: false },
+      guests: { type: "boolean", default: false },
     },
   });
   const peer = values.peer as PeerKind;
   if (peer !== "cxenstored" && peer !== "oxenstored") throw new Error(`unknown peer ${peer}`);
-  const why = peersUnavailable(peer);
+  const guests = values.guests;
+  const why = guests ? emulationUnavailable(peer) : peersUnavailable(peer);
   if (why) {
     console.log(`conformance: skipped: ${why}`);
     return 0;
   }
-  const ref = peerLauncher(peer);
-  const ours = oursLauncher();
+  const ref = guests ? guestLauncher(peer) : peerLauncher(peer);
+  const ours = guests ? guestLauncher("tsxenstored") : oursLauncher();
   let compared = 0;
   let found = 0;
   const intended = new Map<string, number>();
@@ -46,7 +52,8 @@ async function main(): Promise<number> {
     for (const [k, v] of m) intended.set(k, (intended.get(k) ?? 0) + v);
   };
   if (values.scenarios) {
-    for (const s of SCENARIOS) {
+    const scenarios = guests ? GUEST_SCENARIOS.map((s) => ({ ...s, conns: GUEST_CONNS })) : SCENARIOS;
+    for (const s of scenarios) {
       const r = await differential(s.steps, ref, ours, { conns: s.conns, finalState: true });
       compared += r.compared;
       merge(r.intended);
@@ -59,12 +66,12 @@ async function main(): Promise<number> {
   const seed0 = Number(values.seed);
   const total = Number(values.ops);
   const chunk = Number(values.chunk);
-  const conns = Number(values.conns);
+  const conns = guests ? GUEST_CONNS : Number(values.conns);
   // Long runs go in chunks of fresh daemons (one generated stream per chunk seed).
   for (let done = 0, k = 0; done < total; k++) {
     const n = Math.min(chunk, total - done);
     const seed = seed0 + k;
-    const steps = generate(seed, n, { conns });
+    const steps = guests ? generateGuests(seed, n) : generate(seed, n, { conns });
     const r = await differential(steps, ref, ours, { conns, stopAtFirst: true, finalState: true });
     compared += r.compared;
     merge(r.intended);
