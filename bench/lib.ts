@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PEERS, ROOT, waitForSocket } from "../test/helpers/daemon.js";
+import { PEERS, ROOT, XEN_BIN, waitForSocket } from "../test/helpers/daemon.js";
 import { cleanEnv } from "../test/helpers/proc.js";
 
 export { PEERS, ROOT, TEST_XENSTORE, XEN_BIN } from "../test/helpers/daemon.js";
@@ -133,6 +133,19 @@ export function startTsxenstored(dir: string): Promise<Target> {
     [join(ROOT, "bin/tsxenstored"), "-N", "--domains", "0-20000"],
     cleanEnv({ XENSTORED_RUNDIR: dir }),
   );
+}
+
+/**
+ * A daemon serving an emulated Xen host in `dir` (socket DIR/socket): tsxenstored --emulate, or an
+ * upstream daemon under `tsxs-emu run`; `pid` is the daemon's own (tsxs-emu's child).
+ */
+export async function startEmulatedHost(name: DaemonName, dir: string): Promise<Target> {
+  const socket = join(dir, "socket");
+  if (name === "tsxenstored") return startChild(name, socket, process.execPath, [join(ROOT, "bin/tsxenstored"), "--emulate", dir, "-N"], cleanEnv());
+  const cmd = name === "cxenstored" ? [join(XEN_BIN, "xenstored"), "-N"] : [join(XEN_BIN, "oxenstored"), "--no-fork"];
+  const t = await startChild(name, socket, process.execPath, [join(ROOT, "bin/tsxs-emu"), "run", dir, "--", ...cmd], cleanEnv());
+  const children = readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, "latin1").trim().split(/\s+/).map(Number);
+  return { ...t, pid: children.find((c) => c > 0) ?? t.pid };
 }
 
 export function startEcho(name: EchoName, dir: string, echoBin: string): Promise<Target> {

@@ -7,7 +7,7 @@
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
  * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
- * (comma-separated workloads 1-7, for development), --keep (keep the
+ * (comma-separated workloads 1-9, for development), --keep (keep the
  * temporary directory), --out DIR (instead of docs/), --from FILE (only
  * redraw the report from a saved results.json), --no-pin (do not put the
  * daemon and the client on one CPU for the latency workloads).
@@ -15,7 +15,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
   DAEMONS,
@@ -33,8 +34,11 @@ import {
   memoryKiB,
   rotate,
   startEcho,
+  startEmulatedHost,
   startPeer,
   startTsxenstored,
+  cpuSeconds,
+  exec,
   stopAll,
   stopAllSync,
   daemonCpuSeconds,
@@ -43,7 +47,11 @@ import {
   type TargetName,
 } from "./lib.js";
 import { writeReport } from "./report/index.js";
-import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow } from "./types.js";
+import { emulationUnavailable } from "../test/helpers/emulated.js";
+import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow, GuestStormRow, HostilePhase, HostileRow, Latency } from "./types.js";
+
+/** Where this suite's compiled modules are (bench/guests.ts runs as its own process). */
+const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
 
 const FULL: Config = {
   mode: "full",
@@ -63,6 +71,10 @@ const FULL: Config = {
   scaleSeqOps: 8000,
   fanoutWatches: 1000,
   fanoutWrites: 1000,
+  guestStorm: 1000,
+  guestParallel: 8,
+  hostileWell: 64,
+  hostileOps: 400,
 };
 
 const QUICK: Config = {
@@ -83,6 +95,10 @@ const QUICK: Config = {
   scaleSeqOps: 4000,
   fanoutWatches: 1000,
   fanoutWrites: 50,
+  guestStorm: 100,
+  guestParallel: 8,
+  hostileWell: 16,
+  hostileOps: 100,
 };
 
 const SEQ_OPS = ["read", "write", "dir", "mkdirrm"] as const;
@@ -117,6 +133,11 @@ async function startDaemons(tmp: string, tag: string, shim: string): Promise<Dae
 }
 
 const num = (j: Record<string, unknown>, k: string): number => Number(j[k]);
+
+/** Why the guest workloads cannot run here (no emulation library or addon), or null. */
+function guestsUnavailable(): string | null {
+  return emulationUnavailable("cxenstored") ?? emulationUnavailable("oxenstored");
+}
 
 class Suite {
   readonly errors: string[] = [];
@@ -361,6 +382,74 @@ class Suite {
     return rows;
   }
 
+  /** Run the guest driver (bench/guests.ts) against a fresh daemon serving a fresh emulated host. */
+  private async overGuests<T>(name: DaemonName, tmp: string, tag: string, args: (string | number)[], f: (j: Record<string, unknown>, t: Target, cpu: number) => T): Promise<T> {
+    const dir = join(tmp, `${tag}-${name}`);
+    const t = await startEmulatedHost(name, dir);
+    try {
+      const cpu0 = cpuSeconds(t.pid);
+      const r = await exec(process.execPath, [join(DIST_BENCH, "guests.js"), args[0]!.toString(), dir, ...args.slice(1).map(String)], { TSXS_EMU_DIR: dir, TSXS_BENCH_DAEMON_PID: String(t.pid) }, 1800000);
+      const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+      if (r.status !== 0 || !line) throw new Error(`guests.js ${args.join(" ")} against ${name} failed (status ${r.status}): ${r.stderr.trim().slice(-1500)}`);
+      return f(JSON.parse(line) as Record<string, unknown>, t, cpuSeconds(t.pid) - cpu0);
+    } finally {
+      await t.stop();
+    }
+  }
+
+  /** Workload 8: a boot storm of guests through their rings, each daemon fresh. */
+  async guestStorm(tmp: string): Promise<GuestStormRow[]> {
+    const rows: GuestStormRow[] = [];
+    const { guestStorm: n, guestParallel: p } = this.cfg;
+    for (const name of DAEMONS)
+      await this.attempt(`guest boot storm ${name}`, () =>
+        this.overGuests(name, tmp, "storm", ["storm", n, p], (j, _t, cpu) => {
+          const row: GuestStormRow = {
+            target: name,
+            guests: n,
+            parallel: p,
+            bootS: num(j, "bootS"),
+            boot: j.boot as Latency,
+            bootTransactions: num(j, "bootTransactions"),
+            bootEagain: num(j, "bootEagain"),
+            teardownS: num(j, "teardownS"),
+            teardownEagain: num(j, "teardownEagain"),
+            notReleased: num(j, "notReleased"),
+            daemonCpuS: cpu,
+            rssBootedKiB: num(j, "rssBootedKiB"),
+          };
+          rows.push(row);
+          log(`guest boot storm ${n} ${name}: boot ${row.bootS.toFixed(2)} s (p99 per guest ${row.boot.p99Ms.toFixed(0)} ms, ${row.bootEagain} EAGAIN), teardown ${row.teardownS.toFixed(2)} s, ${row.notReleased} not released`);
+        }),
+      );
+    return rows;
+  }
+
+  /** Workload 9: well-behaved guests' and dom0's latency, without and with a flooding guest. */
+  async hostile(tmp: string): Promise<HostileRow[]> {
+    const rows: HostileRow[] = [];
+    const { hostileWell: well, hostileOps: ops } = this.cfg;
+    for (const name of DAEMONS)
+      await this.attempt(`hostile guests ${name}`, () =>
+        this.overGuests(name, tmp, "hostile", ["hostile", well, ops], (j, t, cpu) => {
+          const flood = j.flood as Record<string, unknown>;
+          const row: HostileRow = {
+            target: name,
+            well,
+            ops,
+            quiet: j.quiet as HostilePhase,
+            flooded: j.flooded as HostilePhase,
+            floodPerS: num(flood, "perS"),
+            daemonCpuS: cpu,
+            rssKiB: memoryKiB(t.pid).rss,
+          };
+          rows.push(row);
+          log(`hostile guests ${name}: guests' p99 ${row.quiet.guests.p99Ms.toFixed(2)} -> ${row.flooded.guests.p99Ms.toFixed(2)} ms, dom0's ${row.quiet.dom0.p99Ms.toFixed(2)} -> ${row.flooded.dom0.p99Ms.toFixed(2)} ms; flood ${row.floodPerS.toFixed(0)} requests/s`);
+        }),
+      );
+    return rows;
+  }
+
   /**
    * Fresh daemons, two of each kind: one is filled with cfg.scaleDomains
    * guests in chunks (alternating daemons; a daemon whose next chunk would
@@ -507,7 +596,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -584,6 +673,11 @@ async function main(): Promise<number> {
       for (const n of DAEMONS) await d[n].stop();
       for (const n of DAEMONS) await twins[n].stop();
     }
+    if ((only.has(8) || only.has(9)) && !guestsUnavailable()) {
+      pids.length = 0; // the daemons are started per measurement (each on a fresh emulated host)
+      if (only.has(8)) results.guestStorm = await measured(8, "guest boot storm through rings (fresh daemons)", () => suite.guestStorm(tmp));
+      if (only.has(9)) results.hostile = await measured(9, "a flooding guest among well-behaved ones (fresh daemons)", () => suite.hostile(tmp));
+    } else if (only.has(8) || only.has(9)) log(`workloads 8 and 9 skipped: ${guestsUnavailable()}`);
   } finally {
     await stopAll();
     if (!values.keep) rmSync(tmp, { recursive: true, force: true });

@@ -24,6 +24,12 @@ export interface Config {
   scaleSeqOps: number;
   fanoutWatches: number;
   fanoutWrites: number;
+  /** Workload 8: guests booted through their rings, and how many the toolstack builds at once. */
+  guestStorm: number;
+  guestParallel: number;
+  /** Workload 9: well-behaved guests beside one flooding guest, and the requests each times. */
+  hostileWell: number;
+  hostileOps: number;
 }
 
 export interface TestXenstoreRun {
@@ -146,6 +152,51 @@ export interface FanoutRow {
   clientCpuS: number;
 }
 
+/** Latencies of requests, in milliseconds. */
+export interface Latency {
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  count: number;
+}
+
+export interface GuestStormRow {
+  target: DaemonName;
+  guests: number;
+  parallel: number;
+  /** From the first domain's creation until every guest's frontends are connected. */
+  bootS: number;
+  /** Per guest: from its creation by the toolstack until its frontends are connected. */
+  boot: Latency;
+  bootTransactions: number;
+  bootEagain: number;
+  teardownS: number;
+  teardownEagain: number;
+  /** Domains the daemon had not released when teardown gave up (0 normally). */
+  notReleased: number;
+  daemonCpuS: number;
+  /** The daemon's resident memory with every guest booted. */
+  rssBootedKiB: number;
+}
+
+export interface HostilePhase {
+  seconds: number;
+  guests: Latency;
+  dom0: Latency;
+}
+
+export interface HostileRow {
+  target: DaemonName;
+  well: number;
+  ops: number;
+  quiet: HostilePhase;
+  flooded: HostilePhase;
+  /** The flooding guest's answered requests per second. */
+  floodPerS: number;
+  daemonCpuS: number;
+  rssKiB: number;
+}
+
 export interface Results {
   config: Config;
   machine: Machine;
@@ -165,4 +216,6 @@ export interface Results {
   oneInFlight?: ParRow[];
   scale?: ScaleDaemon[];
   fanout?: FanoutRow[];
+  guestStorm?: GuestStormRow[];
+  hostile?: HostileRow[];
 }

@@ -11,6 +11,7 @@ import { page } from "./page.js";
 import type { Section } from "./section.js";
 import { bootStormSection } from "./sections/boot-storm.js";
 import { fanoutSection } from "./sections/fanout.js";
+import { guestStormSection, hostileSection } from "./sections/guests.js";
 import { cpuPerOpSection, parallelSection } from "./sections/parallel.js";
 import { scaleSection } from "./sections/scale.js";
 import { sequentialSection } from "./sections/sequential.js";
@@ -32,6 +33,8 @@ export async function writeReport(r: Results, outDir: string): Promise<string[]>
     bootStormSection(r),
     scaleSection(r),
     fanoutSection(r),
+    guestStormSection(r),
+    hostileSection(r),
   ].filter((x): x is Section => x !== null);
   const checks = parts.flatMap((x) => x.checks);
   const sections = parts.flatMap((x) => (x.markdown === undefined ? [] : [x.markdown]));
