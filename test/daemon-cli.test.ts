@@ -276,10 +276,11 @@ test("-F writes the daemon's pid to the pid file and removes it on exit", async 
   const pidFile = join(dir, "tsxenstored.pid");
   const d = await launch(["--pid-file", pidFile], { dir });
   try {
-    await waitUntil(() => existsSync(pidFile), "the pid file");
+    // Claimed (empty) at start, written once the daemon is ready.
+    await waitUntil(() => readFileSync(pidFile, "utf8") !== "", "the pid in the pid file");
     assert.equal(readFileSync(pidFile, "utf8"), `${d.child.pid}\n`);
     // No temporary files left next to it.
-    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro", "tsxenstored.pid"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro", "state", "tsxenstored.pid"]);
   } finally {
     await d.stop();
   }

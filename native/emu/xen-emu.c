@@ -519,6 +519,41 @@ EXPORT int xenevtchn_bind_unbound_port(void *xce, uint32_t remote_domid)
 	return claim_port(h->domid, text);
 }
 
+/* Is there still a handle behind the abstract socket `sock` ('-': none ever)? */
+static int handle_alive(const char *sock)
+{
+	struct sockaddr_un sa;
+	socklen_t len;
+	int fd, alive;
+	if (sock[0] != '@')
+		return 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1; /* cannot tell: assume it is */
+	len = addr_of(sock, &sa);
+	alive = connect(fd, (struct sockaddr *)&sa, len) == 0;
+	close(fd);
+	return alive;
+}
+
+/*
+ * A remote end bound to our domain's port `local` whose handle is gone (a
+ * daemon that died without unbinding): as Xen closes a dead process's
+ * ports, it is unbound again and the stale local end is dropped.
+ */
+static int reclaim_stale(unsigned domid, const char *what)
+{
+	char sock[512], lwhat[512], p[PATH_MAX];
+	unsigned d, local;
+	if (sscanf(what, "bound %u %u", &d, &local) != 2 || d != domid)
+		return 0;
+	if (read_end(d, local, sock, sizeof(sock), lwhat, sizeof(lwhat)) == 0 && handle_alive(sock))
+		return 0;
+	pathf(p, sizeof(p), "ports/%u/%u", d, local);
+	sys_unlink(p);
+	return 1;
+}
+
 EXPORT int xenevtchn_bind_interdomain(void *xce, uint32_t domid, uint32_t remote_port)
 {
 	struct evtchn *h = xce;
@@ -527,7 +562,7 @@ EXPORT int xenevtchn_bind_interdomain(void *xce, uint32_t domid, uint32_t remote
 	int local;
 
 	if (read_end(domid, remote_port, sock, sizeof(sock), what, sizeof(what)) < 0 ||
-	    sscanf(what, "unbound %u", &remote) != 1 || remote != h->domid) {
+	    ((sscanf(what, "unbound %u", &remote) != 1 || remote != h->domid) && !reclaim_stale(h->domid, what))) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -4,7 +4,7 @@
  * - legacy init / launch-xenstore: detach, and return only once ready;
  * - foreground (-N).
  */
-import { writeFileSync, writeSync } from "node:fs";
+import { closeSync, writeFileSync, writeSync } from "node:fs";
 import { EmulatedHypervisor } from "../hypervisor/emulated.js";
 import type { Hypervisor } from "../hypervisor/hypervisor.js";
 import { openEmulatedHost } from "../hypervisor/emulation.js";
@@ -15,7 +15,9 @@ import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js"
 import { PidFile, PidFileError } from "../system/pidfile.js";
 import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
-import { UnixListener } from "../transport/unix.js";
+import { socketAnswers, UnixListener } from "../transport/unix.js";
+import { DurableState } from "../server/durable.js";
+import { lockStateDir } from "../system/statelock.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
 
@@ -100,17 +102,32 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     },
   });
   const endpoint = xenstored.endpoint;
-  if (!opts.noDomainInit) {
-    const failed = xenstored.attachLocalRing();
-    if (failed) {
-      hypervisor.rings?.close();
-      throw new Error(`cannot serve dom0's ring: ${failed.message}`);
-    }
-  }
+  // The journal could not be written after all (a disk error): nothing more
+  // may be acknowledged; what was is durable, and a restart carries on from it.
+  const fatal = (e: Error): never => {
+    announce(`the journal in ${opts.stateDir} failed (${e.message}): stopping`);
+    process.exit(1);
+  };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   const inherited = start.inherited ?? null;
+  let durable: DurableState | null = null;
+  let stateLock: number | null = null;
   try {
+    // A running daemon's socket says so before its state directory does.
+    if (!inherited && (await socketAnswers(opts.socketPath))) throw new Error(`${opts.socketPath} is in use: another xenstored is running`);
+    if (opts.durability !== "off") {
+      durable = DurableState.open(xenstored, { dir: opts.stateDir, mode: opts.durability, log, onFatal: (e) => fatal(e) });
+      stateLock = lockStateDir(opts.stateDir);
+      const r = durable.recover();
+      for (const why of r.damage) announce(`state: ${why}`);
+      if (r.recovered) announce(`recovered revision ${r.revision} from ${opts.stateDir} (${r.replayed} commits replayed, ${r.ms.toFixed(0)} ms)`);
+    }
+    if (!opts.noDomainInit) {
+      const failed = xenstored.attachLocalRing(durable?.localRingRecovered ?? false);
+      if (failed) throw new Error(`cannot serve dom0's ring: ${failed.message}`);
+    }
+    durable?.reattachGuests();
     if (inherited) {
       const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
       listeners.push(rw);
@@ -125,8 +142,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       if (opts.roSocketPath) listeners.push(new UnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }));
       for (const l of listeners) await l.listen();
     }
+    await durable?.start();
   } catch (e) {
     await Promise.all(listeners.map((l) => l.close()));
+    hypervisor.rings?.close();
+    if (stateLock !== null) closeSync(stateLock);
     pidFile?.release();
     throw e;
   }
@@ -144,10 +164,13 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         // nothing more is processed.
         xenstored.pipeline.stop();
         for (const l of listeners) l.quiesce();
+        // Everything committed is in the journal (and synced) before the last replies go.
+        durable?.close();
         xenstored.pipeline.releaseHeldOutput();
         await Promise.all(listeners.map((l) => l.close()));
         pidFile?.release();
         hypervisor.rings?.close();
+        if (stateLock !== null) closeSync(stateLock);
         await tracer.end();
       })();
       return stopping;

@@ -30,6 +30,10 @@ export interface DaemonOptions {
   socketPath: string;
   roSocketPath: string | null;
   rundir: string;
+  /** How commits are made durable: `log` (written before the reply), `sync` (fsync'd, group commit), `off` (memory only). */
+  durability: "log" | "sync" | "off";
+  /** Where the journal and snapshots live (default <rundir>/state, or <emulate dir>/state). */
+  stateDir: string;
 }
 
 export interface UnitRequest {
@@ -71,8 +75,7 @@ where options may include:
                           allowed timeout candidates are:
                           watch-event: time a watch-event is kept pending
   -R, --no-recovery       accepted for compatibility,
-  -I, --internal-db [on|off] accepted for compatibility (the store is always
-                          in memory),
+  -I, --internal-db [on|off] accepted for compatibility,
   -K, --keep-orphans      don't delete nodes owned by a domain when the
                           domain is deleted (this is a security risk!)
   -p, --priv-domid <id>   an additional privileged (control) domain,
@@ -92,6 +95,15 @@ tsxenstored options:
                           as existing, e.g. "0-1023" (default: every domid
                           below 32752); implies -D on a Xen host
       --domains-file <f>  the same list read from a file at every query
+      --durability <mode> how a change is kept before it is acknowledged:
+                          log (default: written to the journal, so a daemon
+                          crash loses nothing), sync (also on the disk, one
+                          fsync shared by the changes made meanwhile), off
+                          (memory only, as cx)
+      --state-dir <dir>   the journal and snapshots (default
+                          $XENSTORED_RUNDIR/state: a tmpfs on Xen hosts, so a
+                          restarted daemon carries on where it stopped while a
+                          rebooted host starts empty)
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -166,6 +178,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         domains: { type: "string" },
         emulate: { type: "string" },
         "domains-file": { type: "string" },
+        durability: { type: "string" },
+        "state-dir": { type: "string" },
         "print-units": { type: "boolean" },
         prefix: { type: "string" },
       },
@@ -202,6 +216,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const emulate = v.emulate !== undefined ? resolve(v.emulate) : null;
   if (emulate && (v.domains !== undefined || v["domains-file"] !== undefined)) throw new UsageError("--emulate has its own domain table: no --domains with it");
   const socketPath = resolve(env.XENSTORED_PATH || (emulate ? `${emulate}/socket` : `${rundir}/socket`));
+  const durability = v.durability ?? "log";
+  if (durability !== "log" && durability !== "sync" && durability !== "off") throw new UsageError(`unknown durability "${durability}" (log, sync or off)`);
   return {
     foreground: v["no-fork"] ?? false,
     pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
@@ -221,5 +237,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     // Beside the read-write socket: <rundir>/socket_ro by default.
     roSocketPath: `${socketPath}_ro`,
     rundir,
+    durability,
+    stateDir: resolve(v["state-dir"] ?? (emulate ? `${emulate}/state` : `${rundir}/state`)),
   };
 }

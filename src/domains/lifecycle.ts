@@ -54,12 +54,33 @@ export class DomainLifecycle {
     this.log = opts.log ?? (() => {});
   }
 
-  /** Serve the host's own domain's ring (dom0's kernel, cx dom0_init). */
-  attachLocal(): Error | null {
+  /** Serve the host's own domain's ring (dom0's kernel, cx dom0_init); `resume` after a restart. */
+  attachLocal(resume = false): Error | null {
     const { rings, domains } = this;
     if (!rings) return null;
     const d = domains.get(domains.masterDomid)!;
-    return rings.attachLocal(d.domid, d.features);
+    return rings.attachLocal(d.domid, d.features, resume);
+  }
+
+  /**
+   * After a restart: serve again the ring of every introduced guest the
+   * recovered state knows, as the previous daemon left it. A guest whose
+   * ring can no longer be served (it died meanwhile) is released. Returns
+   * the domains re-attached.
+   */
+  reattachAll(): number[] {
+    const { rings, domains } = this;
+    if (!rings) return [];
+    const done: number[] = [];
+    for (const d of [...domains.all()]) {
+      if (!d.introduced || d.domid === domains.masterDomid || rings.has(d.domid)) continue;
+      const failed = rings.attach(d.domid, d.mfn, d.port, d.features, true);
+      if (failed) {
+        this.log(`domain ${d.domid}: its ring cannot be served again (${failed.message}): released`);
+        this.release(d.domid, DEATH(d.domid));
+      } else done.push(d.domid);
+    }
+    return done;
   }
 
   /** INTRODUCE: a new domain, or a known one re-binding its event channel (libxl on resume). */

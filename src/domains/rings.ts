@@ -30,21 +30,28 @@ export class GuestRings {
     return this.rings.size;
   }
 
-  /** Serve dom0's own ring (xsd_kva / xsd_port) as `domid`'s. */
-  attachLocal(domid: number, features: number): Error | null {
+  /**
+   * Serve dom0's own ring (xsd_kva / xsd_port) as `domid`'s; `resume`: as
+   * a previous daemon left it (after a restart), instead of afresh.
+   */
+  attachLocal(domid: number, features: number, resume = false): Error | null {
     const local = this.host.localRing();
     if (local instanceof Error) return local;
-    return this.serve(domid, local.page, local.port, features);
+    return this.serve(domid, local.page, local.port, features, resume);
   }
 
-  /** Map and bind a newly introduced domain's ring and start serving it. */
-  attach(domid: number, frame: string, port: number, features: number): Error | null {
+  /**
+   * Map and bind a domain's ring and serve it: a newly introduced one
+   * afresh, or with `resume` one a previous daemon served (after a restart:
+   * unanswered requests are read again, waiting replies stay).
+   */
+  attach(domid: number, frame: string, port: number, features: number, resume = false): Error | null {
     const page = this.host.mapRing(domid, frame);
     if (page instanceof Error) return page;
-    return this.serve(domid, page, port, features);
+    return this.serve(domid, page, port, features, resume);
   }
 
-  private serve(domid: number, page: RingPage, port: number, features: number): Error | null {
+  private serve(domid: number, page: RingPage, port: number, features: number, resume: boolean): Error | null {
     const ring = new DomainRing(domid, page, this.endpoint, { features, log: this.log });
     const bound = this.host.bind(domid, port, () => ring.onEvent());
     if (bound instanceof Error) {
@@ -52,7 +59,8 @@ export class GuestRings {
       return bound;
     }
     this.rings.set(domid, ring);
-    ring.start(bound);
+    if (resume) ring.resume(bound);
+    else ring.start(bound);
     return null;
   }
 

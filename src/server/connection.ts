@@ -17,6 +17,15 @@ export interface Rights {
   target(domid: number): number | null;
 }
 
+/**
+ * What output waits for (the journal: a reply or event may go out only
+ * once the change it follows is durable).
+ */
+export interface OutputGate {
+  /** May output go now? If not, `then` is called once it may. */
+  release(then: () => void): boolean;
+}
+
 export class Connection {
   readonly transactions = new Map<number, Transaction>();
   private nextTransactionId = 1;
@@ -34,7 +43,15 @@ export class Connection {
     private readonly transport: Transport,
     /** Connected to the read-only socket: modifying requests get EACCES. */
     readonly readonly = false,
+    private gate: OutputGate | null = null,
   ) {}
+
+  /** What output waits for from now on (the journal, once it starts). */
+  setGate(gate: OutputGate | null): void {
+    this.gate = gate;
+  }
+  /** Waiting for the gate (one callback however many flushes asked). */
+  private gated = false;
 
   private socketPrincipal: Principal | null = null;
 
@@ -94,12 +111,22 @@ export class Connection {
       this.output.clear();
       return;
     }
+    if (this.gated || this.output.bytes === 0) return;
+    if (this.gate && !this.gate.release(() => this.ungate())) {
+      this.gated = true;
+      return;
+    }
     while (!this.full && this.output.bytes > 0) {
       const data = this.output.peek();
       const taken = this.transport.write(data);
       this.output.consume(taken);
       if (taken < data.length) this.full = true;
     }
+  }
+
+  private ungate(): void {
+    this.gated = false;
+    this.flush();
   }
 
   /** Is the transport full (output held here until it drains)? */

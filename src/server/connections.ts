@@ -8,7 +8,7 @@ import type { ContentionManager } from "../transactions/contention.js";
 import type { Transaction } from "../transactions/transaction.js";
 import type { CloseReason, Transport } from "../transport/transport.js";
 import type { WatchRegistry } from "../watches/registry.js";
-import { Connection, type ConnectionKind, type Rights } from "./connection.js";
+import { Connection, type ConnectionKind, type OutputGate, type Rights } from "./connection.js";
 
 export class Connections implements DomainConnections, Iterable<Connection> {
   private readonly live = new Set<Connection>();
@@ -16,6 +16,9 @@ export class Connections implements DomainConnections, Iterable<Connection> {
   private readonly byDomid = new Map<number, Set<Connection>>();
   private nextSeq = 1;
   private readonly closeListeners: ((c: Connection) => void)[] = [];
+  private readonly transactionListeners: ((c: Connection) => void)[] = [];
+  /** What output must wait for before it goes out (the journal), if anything. */
+  gate: OutputGate | null = null;
 
   constructor(
     private readonly watches: WatchRegistry<Connection>,
@@ -24,7 +27,7 @@ export class Connections implements DomainConnections, Iterable<Connection> {
   ) {}
 
   open(kind: ConnectionKind, domid: number, transport: Transport, readonly: boolean, seq = this.nextSeq): Connection {
-    const conn = new Connection(seq, kind, domid, this.rights, transport, readonly);
+    const conn = new Connection(seq, kind, domid, this.rights, transport, readonly, this.gate);
     this.nextSeq = Math.max(this.nextSeq, seq + 1);
     this.live.add(conn);
     let mine = this.byDomid.get(domid);
@@ -85,6 +88,16 @@ export class Connections implements DomainConnections, Iterable<Connection> {
     this.closeListeners.push(listener);
   }
 
+  /** Be told whenever a connection's set of open transactions changes. */
+  onTransactionChange(listener: (c: Connection) => void): void {
+    this.transactionListeners.push(listener);
+  }
+
+  startTransaction(conn: Connection, tx: Transaction): void {
+    conn.transactions.set(tx.id, tx);
+    for (const l of this.transactionListeners) l(conn);
+  }
+
   /** Drop a connection's transactions (all, or one that ended). */
   endTransactions(conn: Connection, tx?: Transaction): void {
     const ending = tx ? [tx] : [...conn.transactions.values()];
@@ -92,6 +105,7 @@ export class Connections implements DomainConnections, Iterable<Connection> {
       conn.transactions.delete(t.id);
       this.contention.ended(t);
     }
+    if (ending.length) for (const l of this.transactionListeners) l(conn);
   }
 
   /** Forget what a connection set up: its watches and transactions (RESET_WATCHES). */

@@ -4,6 +4,7 @@
  */
 import type { DomainRegistry } from "../domains/domains.js";
 import type { DomainLifecycle } from "../domains/lifecycle.js";
+import type { History } from "../history/history.js";
 import type { DomainMemory } from "../quota/memory.js";
 import type { Quotas } from "../quota/quotas.js";
 import type { Store } from "../store/store.js";
@@ -38,6 +39,8 @@ export interface Stats {
 
 export interface Services {
   readonly store: Store;
+  /** The retained history of commits (CONTROL history). */
+  readonly history: History;
   readonly domains: DomainRegistry;
   readonly lifecycle: DomainLifecycle;
   readonly quotas: Quotas;

@@ -11,6 +11,7 @@ import { DomainRegistry } from "../domains/domains.js";
 import type { Hypervisor } from "../hypervisor/hypervisor.js";
 import { DomainLifecycle } from "../domains/lifecycle.js";
 import { GuestRings } from "../domains/rings.js";
+import { History, type HistoryOptions } from "../history/history.js";
 import { HEADER_SIZE, Op } from "../protocol/messages.js";
 import { DomainMemory } from "../quota/memory.js";
 import { Quotas } from "../quota/quotas.js";
@@ -49,6 +50,8 @@ export interface XenstoredOptions {
   /** cx -K: hand nodes of dead domains to the control domain instead of deleting them. */
   keepOrphans?: boolean;
   historyLength?: number;
+  /** Retention of the history of commits (CONTROL history); defaults in src/history/history.ts. */
+  history?: HistoryOptions;
   /** Per-message trace hook (-T). */
   trace?: TraceHook;
   /** Diagnostics (CONTROL print, verbose). */
@@ -75,6 +78,7 @@ export type Reattach = (record: ConnectionRecord) => Transport | null;
 
 export class Xenstored {
   readonly store: Store;
+  readonly history: History;
   readonly domains: DomainRegistry;
   readonly quotas: Quotas;
   readonly memory: DomainMemory;
@@ -103,6 +107,7 @@ export class Xenstored {
       historyLength: opts.historyLength,
       applyEffect: (e) => (e.kind === "quota" ? quotas.apply(e) : domains.apply(e)),
     });
+    this.history = new History(this.store, opts.history);
     this.store.onCommit(() => this.stats.commits++);
     this.events = new WatchEvents(this.watches, this.store);
     const manageContention = opts.contention !== false;
@@ -134,6 +139,7 @@ export class Xenstored {
     });
     this.services = {
       store: this.store,
+      history: this.history,
       domains,
       lifecycle: this.lifecycle,
       quotas,
@@ -163,8 +169,8 @@ export class Xenstored {
   }
 
   /** Serve the host's own ring (dom0's kernel), where there is one; an Error says why it cannot be. */
-  attachLocalRing(): Error | null {
-    return this.lifecycle.attachLocal();
+  attachLocalRing(resume = false): Error | null {
+    return this.lifecycle.attachLocal(resume);
   }
 
   /** Connect a client directly (tests, embedding): the endpoint's connection object. */
@@ -214,7 +220,11 @@ export class Xenstored {
    * StateFormatError, leaving the state untouched, if the dump is bad.
    */
   restore(dump: Buffer, reattach: Reattach): void {
-    const records = decodeState(dump);
+    this.restoreRecords(decodeState(dump), reattach);
+  }
+
+  /** `restore` from decoded records (a snapshot read back at start). */
+  restoreRecords(records: readonly StateRecord[], reattach: Reattach): void {
     const global = records.find((r) => r.type === RecordType.Global);
     if (!global || global.type !== RecordType.Global) throw new StateFormatError("no global record");
     const of = <T extends StateRecord["type"]>(t: T): Extract<StateRecord, { type: T }>[] =>

@@ -60,6 +60,8 @@ export interface CommitMeta {
   /** The request type's name, or the daemon's reason ("domain-death"). */
   readonly op: string;
   readonly txId: number;
+  /** When it was made (ms since the epoch); now, unless it is a replayed commit. */
+  readonly time?: number;
 }
 
 export interface CommitRecord extends CommitMeta {
@@ -73,6 +75,13 @@ export interface CommitRecord extends CommitMeta {
 }
 
 export type CommitListener = (record: CommitRecord) => void;
+
+/**
+ * Sees a commit before it is installed, and may refuse it by throwing (an
+ * XsError: the request fails and nothing of the commit remains), e.g. the
+ * journal when the disk will not take its entry.
+ */
+export type CommitGuard = (record: CommitRecord) => void;
 
 export interface StoreOptions {
   /** The control domain, owner of the initial tree. */
@@ -90,6 +99,7 @@ export class Store {
   private readonly historyLength: number;
   readonly tallies = new Tallies();
   private readonly listeners: CommitListener[] = [];
+  private readonly guards: CommitGuard[] = [];
   private readonly applyEffect: (effect: Effect) => void;
 
   constructor(opts: StoreOptions = {}) {
@@ -136,6 +146,11 @@ export class Store {
     this.listeners.push(listener);
   }
 
+  /** Add a guard run before each commit is installed (it may refuse the commit). */
+  guardCommits(guard: CommitGuard): void {
+    this.guards.push(guard);
+  }
+
   /**
    * Make `change` the committed state: one new revision. A change that
    * changes nothing commits nothing (null).
@@ -148,27 +163,29 @@ export class Store {
     // was committed since: a programming error, never a client's.
     if (editor && editor.base !== this.current.root) throw new Error("commit of an editor session based on a stale root");
     const before = this.current;
-    this.current = {
+    const after: Revision = {
       revision: before.revision + 1,
       root: editor ? editor.root : before.root,
       specials: change.specials ?? before.specials,
     };
-    if (editor) this.tallies.apply(editor);
-    for (const e of effects) this.applyEffect(e);
-    this.remember();
     // Fields copied one by one: an object spread here costs more than the rest of the commit.
     const record: CommitRecord = {
       domid: meta.domid,
       conn: meta.conn,
       op: meta.op,
       txId: meta.txId,
-      revision: this.current.revision,
-      time: Date.now(),
+      revision: after.revision,
+      time: meta.time ?? Date.now(),
       changes: editor ? editor.changes : [],
       effects,
       before,
-      after: this.current,
+      after,
     };
+    for (const g of this.guards) g(record);
+    this.current = after;
+    if (editor) this.tallies.apply(editor);
+    for (const e of effects) this.applyEffect(e);
+    this.remember();
     for (const l of this.listeners) l(record);
     return record;
   }

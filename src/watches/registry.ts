@@ -43,6 +43,17 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
   /** Bytes of each owner's watch paths and tokens (its memory quota). */
   private readonly ownerBytes = new Map<C, number>();
   private nextSeq = 1;
+  // Method-style (bivariant) so that a registry of connections is still a registry of watch owners.
+  private readonly changeListeners: { call(owner: C): void }["call"][] = [];
+
+  /** Be told whenever an owner's set of watches changes (the journal keeps guests' watches). */
+  onChange(listener: (owner: C) => void): void {
+    this.changeListeners.push(listener);
+  }
+
+  private changed(owner: C): void {
+    for (const l of this.changeListeners) l(owner);
+  }
 
   add(w: Omit<Watch<C>, "seq">): Watch<C> {
     const watch: Watch<C> = { ...w, seq: this.nextSeq++ };
@@ -53,6 +64,7 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
     if (!mine) this.byOwner.set(watch.owner, (mine = []));
     mine.push(watch);
     this.ownerBytes.set(watch.owner, (this.ownerBytes.get(watch.owner) ?? 0) + watch.path.length + watch.token.length);
+    this.changed(watch.owner);
     return watch;
   }
 
@@ -77,6 +89,7 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
         else this.ownerBytes.set(watch.owner, left);
       }
       if (mine.length === 0) this.byOwner.delete(watch.owner);
+      this.changed(watch.owner);
     }
   }
 

@@ -91,14 +91,14 @@ test("socket activation, one socket: served on the inherited socket, nothing cre
     assert.equal(r.stdout, "1\n", r.stderr);
     assert.equal(r.status, 0);
     assert.deepEqual(readdirSync(act), ["socket"], "the daemon created no socket beside the inherited one");
-    assert.equal(existsSync(own), false, `the daemon created its rundir ${own}: ${existsSync(own) ? readdirSync(own).join(",") : ""}`);
+    assert.deepEqual(existsSync(own) ? readdirSync(own) : [], ["state"], "the daemon created no socket of its own, only its state directory (the journal)");
     assert.equal(proc.running(), true);
   } finally {
     const { code, signal } = await proc.stop("SIGTERM");
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, proc.stderr());
   }
   assert.ok(isSocketFile(sock), "the inherited socket file is still there after SIGTERM");
-  assert.equal(existsSync(own), false);
+  assert.deepEqual(readdirSync(own), ["state"], "only the state directory (the journal) in the rundir");
 });
 
 test("socket activation, two named sockets: read-write and read-only served, READY=1 sent, inherited files kept", { skip: noSsa }, async () => {
@@ -140,7 +140,7 @@ test("socket activation, two named sockets: read-write and read-only served, REA
       [rwPath, roPath].map((path) => ({ path, ok: true, type: Op.READ, reqId: 0x5eed })),
     );
     assert.deepEqual(readdirSync(act).sort(), ["socket", "socket_ro"], "the daemon created no socket beside the inherited ones");
-    assert.equal(existsSync(own), false, "the daemon created no sockets of its own");
+    assert.deepEqual(existsSync(own) ? readdirSync(own) : [], ["state"], "the daemon created no sockets of its own, only its state directory");
   } finally {
     const { code, signal } = await proc.stop("SIGTERM");
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, proc.stderr());
@@ -196,7 +196,7 @@ test("LISTEN_PID naming another process: the variables are ignored and the daemo
     const { code } = await d.stop("SIGTERM");
     assert.equal(code, 0, d.stderr());
   }
-  assert.deepEqual(readdirSync(dir), [], "its own sockets removed on exit");
+  assert.deepEqual(readdirSync(dir), ["state"], "its own sockets removed on exit; the state directory stays for the next start");
 });
 
 test("socket activation: LISTEN_FDNAMES with only a read-only name is refused with a clear error", { skip: noSsa }, async () => {

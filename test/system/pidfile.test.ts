@@ -144,7 +144,7 @@ test("a second instance without a pid file but on the same socket refuses: in us
     // Not disturbed: same sockets, same store, same connection.
     assert.equal(await c.readString("/first/alive"), "yes");
     c.close();
-    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["socket", "socket_ro", "state"]);
     await assertAnswers(join(dir, "socket_ro"), "first daemon's socket_ro");
     const fresh = await XenStoreClient.connect(join(dir, "socket"));
     assert.equal(await fresh.readString("/first/alive"), "yes");

@@ -12,7 +12,7 @@ export function transactionStart(req: Request, _args: NoArgs): Buffer {
   if (quotaReached(req, "transactions", conn.transactions.size)) fail("ENOSPC");
   const id = conn.allocateTransactionId();
   const maxNodes = principal.privileged ? 0 : svc.quotas.limit("transaction-nodes", conn.domid);
-  conn.transactions.set(id, new Transaction(id, svc.store, principal, { maxNodes }));
+  svc.connections.startTransaction(conn, new Transaction(id, svc.store, principal, { maxNodes }));
   return str(String(id));
 }
 
