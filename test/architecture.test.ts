@@ -22,10 +22,13 @@ const LEVEL: Record<string, number> = {
   watches: 3,
   quota: 3,
   domains: 4,
+  durability: 4,
+  history: 4,
   server: 5,
   system: 5,
   daemon: 6,
   emu: 6,
+  cli: 6,
   ".": 7,
 };
 

@@ -1,16 +1,19 @@
 /**
  * XS_CONTROL (`xenstore-control`): the command set and output formats of
  * cx 4.17 (tools/xenstore/xenstored_control.c), so operators' scripts see
- * the same text.
+ * the same text; and our own `history` (./history.ts).
  */
 import type { Strings } from "../../protocol/requests.js";
 import { CONTROL_ORDER, QUOTAS, type QuotaKind, type QuotaName } from "../../quota/quotas.js";
 import { atoi } from "../../util/cparse.js";
 import { fail, ok, str, type Request } from "../request.js";
+import { HISTORY_USAGE, historyCommand } from "./history.js";
 import { commitQuota } from "./quota.js";
 
 interface Command {
   readonly pars: string;
+  /** Left out of `help` (ours, not cx's). */
+  readonly unlisted?: boolean;
   /** Changes daemon state: refused on the read-only socket. */
   readonly modifies: boolean;
   readonly maxPars?: number;
@@ -159,13 +162,21 @@ const COMMANDS: Record<string, Command> = {
       fail("EINVAL");
     },
   },
+  history: {
+    pars: HISTORY_USAGE,
+    // Not in `help`: xenstore-control prints the help text to explain an unknown command, and it stays cx's.
+    unlisted: true,
+    // export writes a file: it refuses the read-only socket itself.
+    modifies: false,
+    run: historyCommand,
+  },
   help: {
     pars: "",
     modifies: false,
     run(_req, args) {
       if (args.length) fail("EINVAL");
       let out = "";
-      for (const [name, cmd] of Object.entries(COMMANDS)) out += `${name}\t${cmd.pars}\n`;
+      for (const [name, cmd] of Object.entries(COMMANDS)) if (!cmd.unlisted) out += `${name}\t${cmd.pars}\n`;
       return str(out);
     },
   },
