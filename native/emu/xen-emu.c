@@ -22,8 +22,8 @@
  * An event channel handle is a Unix datagram socket (abstract name, so
  * the directory's path length does not matter) and a page of pending
  * bits. Signalling a port sets the peer port's bit in the peer handle's
- * page and, if it was clear, sends a doorbell datagram to the peer's
- * socket (carrying the port); the handle's fd is that socket, so it polls
+ * page and sends a doorbell datagram to the peer's socket (carrying the
+ * port); the handle's fd is that socket, so it polls
  * like /dev/xen/evtchn. As with Xen's pending bits, a signal is never
  * lost, however many wait: a doorbell that finds the peer's queue full is
  * not needed (a handle taking one port that sees more pending rings its
@@ -663,11 +663,13 @@ static int send_port(int fd, const char *sock, uint32_t port)
  */
 static int raise_port(int fd, const char *sock, uint32_t *bits, uint32_t port)
 {
-	if (bits && port < MAX_PORT) {
-		uint32_t bit = 1u << (port % 32);
-		if (__atomic_fetch_or(&bits[port / 32], bit, __ATOMIC_SEQ_CST) & bit)
-			return 0; /* already pending: it coalesces */
-	}
+	if (bits && port < MAX_PORT)
+		__atomic_fetch_or(&bits[port / 32], 1u << (port % 32), __ATOMIC_SEQ_CST);
+	/*
+	 * The doorbell goes even when the bit was set already: a bit left set
+	 * by a handle that died (a crashed daemon) must not swallow the signal;
+	 * a failed send tells the caller to look its peer up again.
+	 */
 	return send_port(fd, sock, port);
 }
 

@@ -11,9 +11,12 @@
  * Xen 4.22 made match every domain (an intended difference from 4.17,
  * docs/compat.md, tested in test/permissions.test.ts).
  */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { Op } from "../../src/protocol/messages.js";
 import { rng } from "../helpers/random.js";
-import { startEmulatedHost, startGuest, type Guest, type HostDaemon } from "../helpers/emulated.js";
+import { startEmulatedHost, startGuest, TSXS_EMU, type Guest, type HostDaemon } from "../helpers/emulated.js";
 import { RawConn } from "./driver.js";
 import type { Launcher, Step } from "./engine.js";
 
@@ -62,6 +65,8 @@ export function guestLauncher(daemon: HostDaemon): Launcher {
         if (g) {
           await g.stop();
           guests.delete(domid);
+          // A guest too slow to stop was killed before it could destroy its domain: destroy it here.
+          if (existsSync(join(host.dir, "domains", String(domid)))) spawnSync(TSXS_EMU, ["destroy", host.dir, String(domid)]);
           for (let t = 0; t < 500 && (await introduced(host.socket, domid)); t++) await new Promise((r) => setTimeout(r, 10));
         }
         if (action.kind === "restart") guests.set(domid, await startGuest(host, domid));
