@@ -5,11 +5,12 @@
  * description.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { connect } from "node:net";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PEERS, ROOT, XEN_BIN, waitForSocket } from "../test/helpers/daemon.js";
+import { PEERS, ROOT, XEN_BIN } from "../test/helpers/daemon.js";
 import { cleanEnv } from "../test/helpers/proc.js";
 
 export { PEERS, ROOT, TEST_XENSTORE, XEN_BIN } from "../test/helpers/daemon.js";
@@ -79,15 +80,27 @@ export function stopAllSync(): void {
   for (const t of [...running]) t.stopSync();
 }
 
-function spawned(name: TargetName, socket: string, child: ChildProcess): Target {
+/** A daemon this suite spawned itself: its output, how long it took to answer, and a crash. */
+export interface ChildTarget extends Target {
+  /** The start of its stdout and stderr (up to 8,000 characters) and, if longer, their last 4,000. */
+  output(): string;
+  /** Milliseconds from spawn(2) until its socket accepted a connection. */
+  startMs: number;
+  /** SIGKILL, and wait for its exit. */
+  crash(): Promise<void>;
+}
+
+function spawned(name: TargetName, socket: string, child: ChildProcess, output: () => string): ChildTarget {
   const exited = new Promise<void>((r) => {
     if (child.exitCode !== null || child.signalCode !== null) r();
     else child.once("exit", () => r());
   });
-  const t: Target = {
+  const t: ChildTarget = {
     name,
     socket,
     pid: child.pid!,
+    startMs: NaN,
+    output,
     async stop() {
       running.delete(t);
       if (child.exitCode === null && child.signalCode === null) {
@@ -101,37 +114,82 @@ function spawned(name: TargetName, socket: string, child: ChildProcess): Target 
       running.delete(t);
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     },
+    async crash() {
+      running.delete(t);
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
   };
   running.add(t);
   return t;
 }
 
-async function startChild(name: TargetName, socket: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Target> {
+/** Whether a server accepts a connection on the Unix socket at `path`. */
+function accepts(path: string): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const s = connect(path, () => {
+      s.destroy();
+      resolvePromise(true);
+    });
+    s.on("error", () => resolvePromise(false));
+  });
+}
+
+/**
+ * Resolve once a server accepts on the socket at `path` (polled every 5 ms,
+ * so that a start time is measured to about that); reject after `timeoutMs`,
+ * or as soon as `alive()` says the server has exited.
+ */
+export async function waitForSocket(path: string, timeoutMs = 10000, alive: () => boolean = () => true): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive()) throw new Error(`the server for ${path} exited during start`);
+    if (existsSync(path) && (await accepts(path))) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
+}
+
+async function startChild(name: TargetName, socket: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20000): Promise<ChildTarget> {
+  const t0 = performance.now();
   const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
+  let head = "";
+  let tail = "";
+  let length = 0;
   const keep = (d: Buffer): void => {
-    out = (out + d.toString("latin1")).slice(-4000);
+    const s = d.toString("latin1");
+    length += s.length;
+    if (head.length < 8000) head += s.slice(0, 8000 - head.length);
+    tail = (tail + s).slice(-4000);
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
-  const t = spawned(name, socket, child);
+  const output = (): string => (length <= head.length ? head : `${head}\n[...]\n${tail}`);
+  const t = spawned(name, socket, child, output);
   try {
-    await waitForSocket(socket, 20000, () => child.exitCode === null && child.signalCode === null);
+    await waitForSocket(socket, timeoutMs, () => child.exitCode === null && child.signalCode === null);
+    t.startMs = performance.now() - t0;
   } catch (e) {
     await t.stop();
-    throw new Error(`${name}: ${(e as Error).message}\n${out}`);
+    throw new Error(`${name}: ${(e as Error).message}\n${output().slice(-4000)}`);
   }
   return t;
 }
 
-/** tsxenstored in the foreground, socket DIR/socket, every domid up to 20000 existing. */
-export function startTsxenstored(dir: string): Promise<Target> {
+/**
+ * tsxenstored in the foreground, socket DIR/socket (DIR is its
+ * XENSTORED_RUNDIR, so its state directory is DIR/state by default), every
+ * domid up to 20000 existing; `args` are added to its command line (e.g.
+ * `--durability sync`). A restart on a large store may need a longer `timeoutMs`.
+ */
+export function startTsxenstored(dir: string, args: string[] = [], timeoutMs = 20000): Promise<ChildTarget> {
   return startChild(
     "tsxenstored",
     join(dir, "socket"),
     process.execPath,
-    [join(ROOT, "bin/tsxenstored"), "-N", "--domains", "0-20000"],
+    [join(ROOT, "bin/tsxenstored"), "-N", "--domains", "0-20000", ...args],
     cleanEnv({ XENSTORED_RUNDIR: dir }),
+    timeoutMs,
   );
 }
 
@@ -326,6 +384,25 @@ export function median(xs: number[]): number {
   const n = s.length;
   if (!n) return NaN;
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** Median of each numeric field over the samples that share a key; `samples` is how many there were. */
+export function medianRows<T extends object>(samples: T[], key: (s: T) => string): T[] {
+  const groups = new Map<string, T[]>();
+  for (const s of samples) {
+    const k = key(s);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k)!.push(s);
+  }
+  return [...groups.values()].map((g) => {
+    const out = { ...g[0]! } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(out)) {
+      if (typeof v !== "number") continue;
+      out[k] = median(g.map((s) => (s as Record<string, unknown>)[k] as number));
+    }
+    out.samples = g.length;
+    return out as T;
+  });
 }
 
 /** The order of targets for round r: rotated, so no daemon always goes first. */

@@ -7,7 +7,8 @@
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
  * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
- * (comma-separated workloads 1-9, for development), --keep (keep the
+ * (comma-separated workloads 1-10, for development; 10 is crash durability,
+ * on fresh tsxenstored daemons only), --keep (keep the
  * temporary directory), --out DIR (instead of docs/), --from FILE (only
  * redraw the report from a saved results.json), --no-pin (do not put the
  * daemon and the client on one CPU for the latency workloads).
@@ -30,7 +31,7 @@ import {
   TEST_XENSTORE,
   describeMachine,
   log,
-  median,
+  medianRows,
   memoryKiB,
   rotate,
   startEcho,
@@ -46,6 +47,7 @@ import {
   type Target,
   type TargetName,
 } from "./lib.js";
+import { Durability } from "./durability.js";
 import { writeReport } from "./report/index.js";
 import { emulationUnavailable } from "../test/helpers/emulated.js";
 import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow, GuestStormRow, HostilePhase, HostileRow, Latency } from "./types.js";
@@ -75,6 +77,17 @@ const FULL: Config = {
   guestParallel: 8,
   hostileWell: 64,
   hostileOps: 400,
+  durability: {
+    rounds: 5,
+    bootGuests: 1000,
+    txConns: 64,
+    txPerConn: 200,
+    naiveCommits: 500,
+    naiveBytes: 100,
+    restartDomains: 10000,
+    restartChunk: 1000,
+    restarts: 3,
+  },
 };
 
 const QUICK: Config = {
@@ -99,6 +112,17 @@ const QUICK: Config = {
   guestParallel: 8,
   hostileWell: 16,
   hostileOps: 100,
+  durability: {
+    rounds: 5,
+    bootGuests: 200,
+    txConns: 64,
+    txPerConn: 100,
+    naiveCommits: 500,
+    naiveBytes: 100,
+    restartDomains: 1000,
+    restartChunk: 500,
+    restarts: 2,
+  },
 };
 
 const SEQ_OPS = ["read", "write", "dir", "mkdirrm"] as const;
@@ -539,7 +563,6 @@ class Suite {
   }
 }
 
-/** Median of each numeric field over the samples that share a key. */
 /** A row of `xsload par` output. */
 function parRow(target: TargetName, op: string, conns: number, depth: number, j: Record<string, unknown>): ParRow {
   const ops = num(j, "ops");
@@ -556,24 +579,6 @@ function parRow(target: TargetName, op: string, conns: number, depth: number, j:
     clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
     clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
   };
-}
-
-function medianRows<T extends object>(samples: T[], key: (s: T) => string): T[] {
-  const groups = new Map<string, T[]>();
-  for (const s of samples) {
-    const k = key(s);
-    if (!groups.has(k)) groups.set(k, []);
-    groups.get(k)!.push(s);
-  }
-  return [...groups.values()].map((g) => {
-    const out = { ...g[0]! } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(out)) {
-      if (typeof v !== "number") continue;
-      out[k] = median(g.map((s) => (s as Record<string, unknown>)[k] as number));
-    }
-    out.samples = g.length;
-    return out as T;
-  });
 }
 
 async function main(): Promise<number> {
@@ -596,7 +601,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -678,6 +683,13 @@ async function main(): Promise<number> {
       if (only.has(8)) results.guestStorm = await measured(8, "guest boot storm through rings (fresh daemons)", () => suite.guestStorm(tmp));
       if (only.has(9)) results.hostile = await measured(9, "a flooding guest among well-behaved ones (fresh daemons)", () => suite.hostile(tmp));
     } else if (only.has(8) || only.has(9)) log(`workloads 8 and 9 skipped: ${guestsUnavailable()}`);
+    if (only.has(10) && cfg.durability) {
+      // Its daemons are this process's children, started and stopped within
+      // the workload: their CPU time counts as this process's (reaped children).
+      pids.length = 0;
+      const dur = new Durability(suite, cfg, cfg.durability, tmp);
+      results.durability = await measured(10, "crash durability (fresh tsxenstored daemons only)", () => dur.all());
+    }
   } finally {
     await stopAll();
     if (!values.keep) rmSync(tmp, { recursive: true, force: true });

@@ -30,6 +30,27 @@ export interface Config {
   /** Workload 9: well-behaved guests beside one flooding guest, and the requests each times. */
   hostileWell: number;
   hostileOps: number;
+  /** Workload 10 (absent from results saved before it existed). */
+  durability?: DurabilityConfig;
+}
+
+/** Workload 10's sizes. */
+export interface DurabilityConfig {
+  /** Rounds of part 1 (pipelined writes) and part 2 (boot storm); each rotates the modes' order, the median is reported. */
+  rounds: number;
+  /** Part 2: guests booted and torn down. */
+  bootGuests: number;
+  /** Part 3: connections committing at once, and commits per connection. */
+  txConns: number;
+  txPerConn: number;
+  /** Part 3: the naive loop's commits (write + fdatasync each). */
+  naiveCommits: number;
+  naiveBytes: number;
+  /** Part 4: domains in the store that is crashed and restarted, and the populate chunk. */
+  restartDomains: number;
+  restartChunk: number;
+  /** Part 4: restarts measured, each after a SIGKILL. */
+  restarts: number;
 }
 
 export interface TestXenstoreRun {
@@ -197,6 +218,111 @@ export interface HostileRow {
   rssKiB: number;
 }
 
+/** tsxenstored's `--durability`. */
+export type DurabilityMode = "off" | "log" | "sync";
+
+/** Workload 10, part 1: `xsload par write CONNS DEPTH N` against one mode. */
+export interface DurabilityParRow {
+  mode: DurabilityMode;
+  conns: number;
+  depth: number;
+  ops: number;
+  opsPerS: number;
+  seconds: number;
+  daemonCpuUsPerOp: number | null;
+  clientBusy: number;
+  samples?: number;
+  /** Median over the rounds of this mode's writes/s ÷ off's in the same round (null for off itself). */
+  ratioToOff?: number | null;
+}
+
+/** Workload 10, part 2: the boot storm against one mode. */
+export interface DurabilityBootRow {
+  mode: DurabilityMode;
+  guests: number;
+  conns: number;
+  bootS: number;
+  bootEagain: number;
+  bootRequests: number;
+  teardownS: number;
+  teardownEagain: number;
+  daemonCpuS: number | null;
+  samples?: number;
+  /** Median over the rounds of this mode's boot and teardown times ÷ off's in the same round (null for off itself). */
+  bootRatioToOff?: number | null;
+  teardownRatioToOff?: number | null;
+}
+
+/** Workload 10, part 3: contended commits against one mode. */
+export interface DurabilityTxRow {
+  mode: DurabilityMode;
+  conns: number;
+  perConn: number;
+  commits: number;
+  commitsPerS: number;
+  seconds: number;
+  eagain: number;
+  exact: boolean;
+  daemonCpuS: number | null;
+}
+
+/** Workload 10, part 3: a naive journal on the same file system, one fdatasync per commit. */
+export interface NaiveFsync {
+  commits: number;
+  bytes: number;
+  seconds: number;
+  p50Us: number;
+  p99Us: number;
+  /** 1 / the mean latency. */
+  commitsPerS: number;
+}
+
+/** Workload 10, part 4: one restart after a SIGKILL. */
+export interface DurabilityRestart {
+  /** Milliseconds from spawn(2) until the socket accepted a connection. */
+  readyMs: number;
+  /** From the daemon's "recovered revision N from DIR (K commits replayed, T ms)" line; null if it printed none. */
+  revision: number | null;
+  replayed: number | null;
+  recoveredMs: number | null;
+  rssKiB: number;
+  /** The last populated domain's name read back after the restart (xenstore-read); null: not checked. */
+  verified: boolean | null;
+}
+
+export interface DirSize {
+  /** Blocks allocated (st_blocks × 512). */
+  allocatedBytes: number;
+  /** Sum of the files' sizes. */
+  apparentBytes: number;
+  files: number;
+}
+
+export interface DurabilityRestartResult {
+  domains: number;
+  nodesPerGuest: number;
+  populateS: number;
+  populateRequests: number;
+  /** The same daemon's first start, on an empty state directory: spawn(2) until its socket accepted. */
+  emptyStartMs: number;
+  /** Resident memory of the populated daemon, just before the SIGKILL. */
+  rssBeforeKiB: number;
+  /** The state directory right after the SIGKILL, and after the last restart. */
+  stateAtCrash: DirSize;
+  stateAfter: DirSize;
+  restarts: DurabilityRestart[];
+}
+
+export interface DurabilityResults {
+  /** The state directories' file system (stat -f), e.g. "ext2/ext3" or "tmpfs". */
+  fsType: string;
+  parallel: DurabilityParRow[];
+  boot: DurabilityBootRow[];
+  tx: DurabilityTxRow[];
+  naive: NaiveFsync | null;
+  restart: DurabilityRestartResult | null;
+}
+
 export interface Results {
   config: Config;
   machine: Machine;
@@ -218,4 +344,5 @@ export interface Results {
   fanout?: FanoutRow[];
   guestStorm?: GuestStormRow[];
   hostile?: HostileRow[];
+  durability?: DurabilityResults;
 }

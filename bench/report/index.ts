@@ -10,6 +10,7 @@ import { explainMisses } from "./misses.js";
 import { page } from "./page.js";
 import type { Section } from "./section.js";
 import { bootStormSection } from "./sections/boot-storm.js";
+import { durabilitySection } from "./sections/durability.js";
 import { fanoutSection } from "./sections/fanout.js";
 import { guestStormSection, hostileSection } from "./sections/guests.js";
 import { cpuPerOpSection, parallelSection } from "./sections/parallel.js";
@@ -35,6 +36,7 @@ export async function writeReport(r: Results, outDir: string): Promise<string[]>
     fanoutSection(r),
     guestStormSection(r),
     hostileSection(r),
+    durabilitySection(r),
   ].filter((x): x is Section => x !== null);
   const checks = parts.flatMap((x) => x.checks);
   const sections = parts.flatMap((x) => (x.markdown === undefined ? [] : [x.markdown]));

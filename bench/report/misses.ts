@@ -67,6 +67,36 @@ export function explainMisses(r: Results, checks: Check[]): string {
     const empty = ts?.checkpoints[0];
     out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent, interns names and ACLs, and uses a small young generation (\`--max-semi-space-size=2\` in \`bin/tsxenstored\`). Measured by hand inside the daemon (\`xenstore-control memreport\`, 2026-11-27) right after such a fill, the live heap was about 117 bytes per node; the private memory beyond that is the garbage-collected heap's free space right after the burst (its pages are kept for reuse) and the runtime's fixed cost.`);
   }
+  if (missed(/^10 /) && r.durability) {
+    const d = r.durability;
+    const said: string[] = [];
+    const load = r.machineLoad?.[10];
+    const busy = load && load.otherCores >= 0.25 ? ` (other work on the machine kept ${n(load.otherCores, 2)} of ${r.machine.cores} cores busy on average during this workload, and can move one measurement against the next)` : "";
+    if (missed(/^10 .*write/)) {
+      const cpu = (m: string, conns: number): string => g(d.parallel.find((x) => x.mode === m && x.conns === conns)?.daemonCpuUsPerOp);
+      const pass = d.parallel.find((x) => x.mode === "off")?.seconds;
+      said.push(`pipelined writes: the journal's cost shows in daemon CPU per \`WRITE\`, ${cpu("log", 8)} µs with log against ${cpu("off", 8)} µs with off (8 connections), ${cpu("log", 64)} against ${cpu("off", 64)} µs (64)${pass !== undefined ? `; one pass lasted ${g(pass)} s${busy}` : ""}`);
+    }
+    if (missed(/^10 .*boot/)) {
+      const of = (m: string) => d.boot.find((x) => x.mode === m);
+      const per = (m: string): string => {
+        const x = of(m);
+        return x && x.daemonCpuS !== null ? g((x.daemonCpuS * 1e6) / x.bootRequests) : "–";
+      };
+      said.push(`boot: the daemon spent ${per("log")} µs of CPU per boot request with log against ${per("off")} µs with off (boot and teardown CPU ÷ boot requests)${busy}`);
+    }
+    if (missed(/^10 .*sync/)) {
+      const off = d.tx.find((x) => x.mode === "off");
+      const sync = d.tx.find((x) => x.mode === "sync");
+      const per = (x: typeof off): string => (x && x.daemonCpuS !== null ? g((x.daemonCpuS * 1e6) / x.commits) : "–");
+      said.push(`under sync, ${sync ? n(sync.conns) : "the"} clients with one transaction in flight each (four requests per commit) can put at most ${sync ? n(sync.conns) : "that many"} commits behind one \`fdatasync\`; the naive journal's \`fdatasync\` took ${d.naive ? `${g(d.naive.p50Us)} µs at the median and ${g(d.naive.p99Us)} µs at p99` : "–"} on this file system (${d.fsType}); the daemon spent ${per(sync)} µs of CPU per commit under sync against ${per(off)} µs with off${off && d.naive && off.commitsPerS < 5 * d.naive.commitsPerS ? `, and even with off this traffic reached ${ratio(off.commitsPerS / d.naive.commitsPerS)} the naive journal's commits/s (${n(off.commitsPerS)} vs ${n(d.naive.commitsPerS)}): without any journal this traffic stays below 5× the naive journal on this machine` : ""}`);
+    }
+    if (missed(/^10 .*restart/) && d.restart) {
+      const slow = [...d.restart.restarts].sort((a, b) => b.readyMs - a.readyMs)[0];
+      if (slow?.replayed && slow.recoveredMs !== null) said.push(`the slowest restart replayed ${n(slow.replayed)} commits in ${n(slow.recoveredMs)} ms (${g((slow.recoveredMs * 1000) / slow.replayed)} µs each) of its ${n(slow.readyMs)} ms`);
+    }
+    out.push(`* **Crash durability (workload 10).** Measured in this run: ${said.join("; ")}.`);
+  }
   if (out.length === 0) return "";
   return `## Where a target is missed, and why
 
