@@ -148,7 +148,7 @@ test("history log pages at PAYLOAD_MAX: `more: --before R` (and the rest of --li
 });
 
 test("history log examines a bounded number of commits per reply: a search that finds little answers `more:`", () => {
-  const h = harness();
+  const h = harness({ history: { maxRevisions: 30_000, maxBytes: 1 << 30 } });
   const c = h.socket();
   const store = h.x.store;
   for (let i = 0; i < 20_005; i++) {
@@ -275,14 +275,14 @@ test("history info says what is retained; bad subcommands answer EINVAL; help do
   const h = harness({ history: { maxRevisions: 2 } });
   const c = h.socket();
   for (let i = 0; i < 5; i++) c.write("/x", String(i));
-  assert.equal(history(c, "info"), `retained r3..r5: 2 commits since ${ISO0}\nbytes ~${h.x.history.retainedBytes} of 67108864\nlimits 2 revisions, 86400000 ms, 67108864 bytes`);
+  assert.equal(history(c, "info"), `retained r3..r5: 2 commits since ${ISO0}\nbytes ~${h.x.history.retainedBytes} of 16777216\nlimits 2 revisions, 86400000 ms, 16777216 bytes`);
   assert.deepEqual(JSON.parse(history(c, "info", "--json")), {
     oldest: 3,
     newest: 5,
     commits: 2,
     since: ISO0,
     bytes: h.x.history.retainedBytes,
-    limits: { maxRevisions: 2, maxAgeMs: 86400000, maxBytes: 67108864 },
+    limits: { maxRevisions: 2, maxAgeMs: 86400000, maxBytes: 16777216 },
   });
   assert.equal(history(c, "show", "2", "/x"), "ERROR EINVAL", "dropped");
   assert.equal(history(c), "ERROR EINVAL");
