@@ -17,7 +17,7 @@
 import { spawnSync } from "node:child_process";
 import { closeSync, fdatasyncSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { daemonCpuSeconds, exec, log, median, medianRows, memoryKiB, rotate, startTsxenstored, type ChildTarget, type LoadGenerator } from "./lib.js";
+import { daemonCpuSeconds, exec, log, median, medianRows, memoryKiB, num, parRow, rotate, startTsxenstored, type ChildTarget, type LoadGenerator } from "./lib.js";
 import type { Config, DirSize, DurabilityBootRow, DurabilityConfig, DurabilityMode, DurabilityParRow, DurabilityRestart, DurabilityRestartResult, DurabilityResults, DurabilityTxRow, NaiveFsync } from "./types.js";
 
 /**
@@ -42,7 +42,6 @@ export interface Runner {
 }
 
 const MODES: DurabilityMode[] = ["off", "log", "sync"];
-const num = (j: Record<string, unknown>, k: string): number => Number(j[k]);
 
 /** The command-line flags of a mode: log is the default and gets none. */
 export function modeArgs(mode: DurabilityMode): string[] {
@@ -193,19 +192,7 @@ export class Durability {
           if (!t) continue;
           await this.run.attempt(`durability write ×${conns} ${m}`, async () => {
             const j = (await this.run.lg.run(t, ["par", "write", conns, depth, this.cfg.parOps])).json;
-            const ops = num(j, "ops");
-            const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
-            samples.push({
-              round: r,
-              mode: m,
-              conns,
-              depth,
-              ops,
-              opsPerS: num(j, "ops_per_s"),
-              seconds: num(j, "seconds"),
-              daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
-              clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
-            });
+            samples.push({ round: r, mode: m, ...parRow("tsxenstored", "write", conns, depth, j) });
             log(`durability write ×${conns} ${m}: ${num(j, "ops_per_s").toFixed(0)} writes/s`);
           });
         }

@@ -5,13 +5,13 @@
  * description.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
+import { readFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PEERS, ROOT, XEN_BIN } from "../test/helpers/daemon.js";
+import { PEERS, ROOT, XEN_BIN, waitForSocket } from "../test/helpers/daemon.js";
 import { cleanEnv } from "../test/helpers/proc.js";
+import type { ParRow } from "./types.js";
 
 export { PEERS, ROOT, TEST_XENSTORE, XEN_BIN } from "../test/helpers/daemon.js";
 
@@ -125,31 +125,6 @@ function spawned(name: TargetName, socket: string, child: ChildProcess, output: 
 }
 
 /** Whether a server accepts a connection on the Unix socket at `path`. */
-function accepts(path: string): Promise<boolean> {
-  return new Promise((resolvePromise) => {
-    const s = connect(path, () => {
-      s.destroy();
-      resolvePromise(true);
-    });
-    s.on("error", () => resolvePromise(false));
-  });
-}
-
-/**
- * Resolve once a server accepts on the socket at `path` (polled every 5 ms,
- * so that a start time is measured to about that); reject after `timeoutMs`,
- * or as soon as `alive()` says the server has exited.
- */
-export async function waitForSocket(path: string, timeoutMs = 10000, alive: () => boolean = () => true): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!alive()) throw new Error(`the server for ${path} exited during start`);
-    if (existsSync(path) && (await accepts(path))) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
-}
-
 async function startChild(name: TargetName, socket: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20000): Promise<ChildTarget> {
   const t0 = performance.now();
   const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -167,7 +142,7 @@ async function startChild(name: TargetName, socket: string, cmd: string, args: s
   const output = (): string => (length <= head.length ? head : `${head}\n[...]\n${tail}`);
   const t = spawned(name, socket, child, output);
   try {
-    await waitForSocket(socket, timeoutMs, () => child.exitCode === null && child.signalCode === null);
+    await waitForSocket(socket, timeoutMs, () => child.exitCode === null && child.signalCode === null, 5);
     t.startMs = performance.now() - t0;
   } catch (e) {
     await t.stop();
@@ -466,4 +441,25 @@ export class LoadMeter {
     const others = Math.max(0, busy - (this.own() - this.own0));
     return { seconds, otherCores: seconds > 0 ? others / seconds : 0, busyCores: seconds > 0 ? busy / seconds : 0 };
   }
+}
+
+/** A number field of an xsload JSON line. */
+export const num = (j: Record<string, unknown>, k: string): number => Number(j[k]);
+
+/** A row of `xsload par` output. */
+export function parRow(target: TargetName, op: string, conns: number, depth: number, j: Record<string, unknown>): ParRow {
+  const ops = num(j, "ops");
+  const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
+  return {
+    target,
+    op,
+    conns,
+    depth,
+    ops,
+    opsPerS: num(j, "ops_per_s"),
+    seconds: num(j, "seconds"),
+    daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
+    clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
+    clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
+  };
 }

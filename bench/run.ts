@@ -43,6 +43,8 @@ import {
   stopAll,
   stopAllSync,
   daemonCpuSeconds,
+  num,
+  parRow,
   type DaemonName,
   type Target,
   type TargetName,
@@ -156,7 +158,6 @@ async function startDaemons(tmp: string, tag: string, shim: string): Promise<Dae
   return { tsxenstored: ts, cxenstored: cx, oxenstored: ox };
 }
 
-const num = (j: Record<string, unknown>, k: string): number => Number(j[k]);
 
 /** Why the guest workloads cannot run here (no emulation library or addon), or null. */
 function guestsUnavailable(): string | null {
@@ -563,23 +564,6 @@ class Suite {
   }
 }
 
-/** A row of `xsload par` output. */
-function parRow(target: TargetName, op: string, conns: number, depth: number, j: Record<string, unknown>): ParRow {
-  const ops = num(j, "ops");
-  const dcpu = daemonCpuSeconds(j.daemon_cpu_ns);
-  return {
-    target,
-    op,
-    conns,
-    depth,
-    ops,
-    opsPerS: num(j, "ops_per_s"),
-    seconds: num(j, "seconds"),
-    daemonCpuUsPerOp: dcpu === null ? null : (dcpu / ops) * 1e6,
-    clientCpuUsPerOp: (num(j, "client_cpu_s") / ops) * 1e6,
-    clientBusy: num(j, "client_cpu_s") / num(j, "seconds"),
-  };
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

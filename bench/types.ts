@@ -221,16 +221,9 @@ export interface HostileRow {
 /** tsxenstored's `--durability`. */
 export type DurabilityMode = "off" | "log" | "sync";
 
-/** Workload 10, part 1: `xsload par write CONNS DEPTH N` against one mode. */
-export interface DurabilityParRow {
+/** Workload 10, part 1: `xsload par write CONNS DEPTH N` against one mode (tsxenstored). */
+export interface DurabilityParRow extends ParRow {
   mode: DurabilityMode;
-  conns: number;
-  depth: number;
-  ops: number;
-  opsPerS: number;
-  seconds: number;
-  daemonCpuUsPerOp: number | null;
-  clientBusy: number;
   samples?: number;
   /** Median over the rounds of this mode's writes/s ÷ off's in the same round (null for off itself). */
   ratioToOff?: number | null;

@@ -804,6 +804,26 @@ static void queue_of(volatile struct ring_page *p, uint32_t which, volatile char
 }
 
 /*
+ * A new Buffer with the `n` bytes of a queue's data from free-running index
+ * `from` on (wrapping at the ring's end), read before anything that follows
+ * (a consumer index's publication); null if the Buffer cannot be made.
+ */
+static napi_value copy_out(napi_env env, volatile char *buf, uint32_t from, uint32_t n)
+{
+	napi_value out;
+	char *dst;
+	uint32_t at = from & (RING_SIZE - 1);
+	uint32_t first = RING_SIZE - at < n ? RING_SIZE - at : n;
+
+	if (napi_create_buffer(env, n, (void **)&dst, &out) != napi_ok)
+		return NULL;
+	memcpy(dst, (const char *)buf + at, first);
+	memcpy(dst + first, (const char *)buf, n - first);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return out;
+}
+
+/*
  * ringConsume(ring, which, max) -> Buffer, or null if the indexes are
  * inconsistent (prod - cons > 1024, xs_wire.h): take up to `max` bytes
  * from queue `which` (0: requests, the server's side; 1: responses, the
@@ -814,10 +834,9 @@ static napi_value ring_consume(napi_env env, napi_callback_info info)
 {
 	napi_value argv[3], out;
 	struct ring *r;
-	uint32_t which, max, cons, prod, avail, n, at, first;
+	uint32_t which, max, cons, prod, avail, n;
 	volatile char *buf;
 	volatile uint32_t *pcons, *pprod;
-	char *dst;
 
 	if (args(env, info, 3, argv) || !(r = ring_arg(env, argv[0])) || u32_arg(env, argv[1], &which) || u32_arg(env, argv[2], &max))
 		return NULL;
@@ -832,14 +851,9 @@ static napi_value ring_consume(napi_env env, napi_callback_info info)
 	if (avail > RING_SIZE)
 		return null_value(env);
 	n = avail < max ? avail : max;
-	if (napi_create_buffer(env, n, (void **)&dst, &out) != napi_ok)
-		return null_value(env);
-	at = cons & (RING_SIZE - 1);
-	first = RING_SIZE - at < n ? RING_SIZE - at : n;
-	memcpy(dst, (const char *)buf + at, first);
-	memcpy(dst + first, (const char *)buf, n - first);
 	/* The data is read before the space is handed back. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(out = copy_out(env, buf, cons, n)))
+		return null_value(env);
 	*pcons = cons + n;
 	return out;
 }
@@ -856,10 +870,9 @@ static napi_value ring_peek(napi_env env, napi_callback_info info)
 {
 	napi_value argv[4], out;
 	struct ring *r;
-	uint32_t which, from, max, cons, prod, avail, n, at, first;
+	uint32_t which, from, max, cons, prod, avail, n;
 	volatile char *buf;
 	volatile uint32_t *pcons, *pprod;
-	char *dst;
 
 	if (args(env, info, 4, argv) || !(r = ring_arg(env, argv[0])) || u32_arg(env, argv[1], &which) || u32_arg(env, argv[2], &from) ||
 	    u32_arg(env, argv[3], &max))
@@ -874,15 +887,8 @@ static napi_value ring_peek(napi_env env, napi_callback_info info)
 		return null_value(env);
 	avail = prod - from;
 	n = avail < max ? avail : max;
-	if (napi_create_buffer(env, n, (void **)&dst, &out) != napi_ok)
-		return null_value(env);
-	at = from & (RING_SIZE - 1);
-	first = RING_SIZE - at < n ? RING_SIZE - at : n;
-	memcpy(dst, (const char *)buf + at, first);
-	memcpy(dst + first, (const char *)buf, n - first);
-	/* The data is read before anything later (the consumer index's publication). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return out;
+	out = copy_out(env, buf, from, n);
+	return out ? out : null_value(env);
 }
 
 /*

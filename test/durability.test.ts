@@ -177,12 +177,15 @@ function segments(dir: string): string[] {
     .map((f) => join(dir, "state", f));
 }
 
-/** Where a segment's entries end (the zero fill starts). */
-function entriesEnd(file: string): number {
-  const buf = readFileSync(file);
+/** Where a segment's last entry starts, and where its entries end (the zero fill starts). */
+function entryBounds(buf: Buffer): { last: number; end: number } {
   let off = 0;
-  while (off + 8 <= buf.length && buf.readUInt32LE(off) !== 0) off += 8 + buf.readUInt32LE(off);
-  return off;
+  let last = 0;
+  while (off + 8 <= buf.length && buf.readUInt32LE(off) !== 0) {
+    last = off;
+    off += 8 + buf.readUInt32LE(off);
+  }
+  return { last, end: off };
 }
 
 test("a torn last entry (a crash while writing it) is dropped: the state is what was acknowledged before it; the damage is logged", async () => {
@@ -193,16 +196,8 @@ test("a torn last entry (a crash while writing it) is dropped: the state is what
   c.close();
   await kill(d);
   const seg = segments(dir).at(-1)!;
-  const end = entriesEnd(seg);
   // The last entry, cut in the middle: its length says more than there is.
-  const last = readFileSync(seg);
-  let off = 0;
-  let lastStart = 0;
-  while (off < end) {
-    lastStart = off;
-    off += 8 + last.readUInt32LE(off);
-  }
-  truncateSync(seg, lastStart + 12);
+  truncateSync(seg, entryBounds(readFileSync(seg)).last + 12);
   d = await start(dir);
   c = await XenStoreClient.connect(d.socket);
   assert.deepEqual(await c.list("/torn"), ["k0", "k1", "k2", "k3"]);
@@ -227,15 +222,9 @@ test("a corrupt entry (checksum) ends the replay of its segment there; garbage a
   await kill(d);
   const seg = segments(dir).at(-1)!;
   const buf = readFileSync(seg);
-  const end = entriesEnd(seg);
   // Flip a byte inside the last entry's payload.
-  let off = 0;
-  let lastStart = 0;
-  while (off < end) {
-    lastStart = off;
-    off += 8 + buf.readUInt32LE(off);
-  }
-  buf[lastStart + 10] = buf[lastStart + 10]! ^ 0xff;
+  const { last } = entryBounds(buf);
+  buf[last + 10] = buf[last + 10]! ^ 0xff;
   writeFileSync(seg, buf);
   d = await start(dir);
   c = await XenStoreClient.connect(d.socket);
@@ -245,7 +234,7 @@ test("a corrupt entry (checksum) ends the replay of its segment there; garbage a
   assert.match(d.output(), /fails its checksum/);
   // Bytes that are not entries after the last one (the end of a file that was never zero-filled).
   const seg2 = segments(dir).at(-1)!;
-  truncateSync(seg2, entriesEnd(seg2));
+  truncateSync(seg2, entryBounds(readFileSync(seg2)).end);
   appendFileSync(seg2, Buffer.from([1, 2, 3]));
   d = await start(dir);
   c = await XenStoreClient.connect(d.socket);

@@ -657,7 +657,7 @@ static int send_port(int fd, const char *sock, uint32_t port)
 
 /*
  * Make `port` pending in a handle (its bits, its socket): set the bit,
- * and ring the doorbell if it was clear. 0, or -1 with errno when the
+ * and ring the doorbell. 0, or -1 with errno when the
  * doorbell could not go (EAGAIN: the peer has doorbells queued already,
  * so it will see the bit; anything else: the peer is gone).
  */

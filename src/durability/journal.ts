@@ -79,14 +79,6 @@ export class Journal {
     this.snapshotBytes = opts.snapshotBytes ?? 64 * 1024 * 1024;
   }
 
-  get mode(): DurabilityMode {
-    return this.opts.mode;
-  }
-
-  get dir(): string {
-    return this.opts.dir;
-  }
-
   /** The segment being written. */
   get current(): number {
     return this.segment?.number ?? 0;
@@ -146,11 +138,6 @@ export class Journal {
     this.waiting.push({ at: this.appended, then });
     this.syncNow();
     return false;
-  }
-
-  /** Is anything written but not yet known to be on the disk (sync mode)? */
-  get unsynced(): boolean {
-    return this.opts.mode === "sync" && (this.pending.length > 0 || this.durable < this.appended);
   }
 
   private write(): void {

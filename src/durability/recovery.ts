@@ -1,7 +1,6 @@
 /**
  * Reading the state directory back at start: the newest complete snapshot,
- * the journal entries written after it (to replay), and the older commit
- * entries still on disk (the history only). Each segment is read up to a
+ * and the journal entries written after it (to replay). Each segment is read up to a
  * torn or corrupt tail, which was never acknowledged; its successors, if
  * any, were written by a later daemon and are read too.
  */
@@ -9,7 +8,8 @@ import { accessSync, closeSync, constants, mkdirSync, openSync, readdirSync, sta
 import { join } from "node:path";
 import { StateFormatError } from "../state/errors.js";
 import type { StateRecord } from "../state/stream.js";
-import type { CommitEntry, JournalEntry } from "./entries.js";
+import type { JournalEntry } from "./entries.js";
+import { segmentName, snapshotName } from "./journal.js";
 import { Segment } from "./segment.js";
 import { readSnapshot } from "./snapshot.js";
 
@@ -20,10 +20,6 @@ export interface RecoveredFiles {
   readonly base: number;
   /** Entries of segments `base` on, in order. */
   readonly replay: JournalEntry[];
-  /** Commit entries of older segments (history only). */
-  readonly older: CommitEntry[];
-  /** Segments on disk with their last revisions. */
-  readonly segments: Map<number, number>;
   /** The number the next segment gets. */
   readonly next: number;
   /** What was found damaged (logged by the caller). */
@@ -81,27 +77,21 @@ export function readStateDir(dir: string): RecoveredFiles {
   for (let i = snapshots.length - 1; i >= 0 && !snapshot; i--) {
     const n = snapshots[i]!;
     try {
-      snapshot = readSnapshot(join(dir, `snapshot.${String(n).padStart(8, "0")}`));
+      snapshot = readSnapshot(join(dir, snapshotName(n)));
       base = n;
     } catch (e) {
       if (!(e instanceof StateFormatError)) throw e;
       damage.push(`snapshot ${n}: ${e.message}`);
     }
   }
+  // Segments before the snapshot hold nothing it lacks: not read.
   const replay: JournalEntry[] = [];
-  const older: CommitEntry[] = [];
-  const segments = new Map<number, number>();
   for (const n of logs) {
-    const scan = Segment.read(join(dir, `log.${String(n).padStart(8, "0")}`));
+    if (n < base) continue;
+    const scan = Segment.read(join(dir, segmentName(n)));
     if (scan.damage) damage.push(`segment ${n}: ${scan.damage}; what follows it there was never acknowledged`);
-    let last = 0;
-    for (const e of scan.entries) {
-      if (e.type === "commit") last = e.revision;
-      if (n >= base) replay.push(e);
-      else if (e.type === "commit") older.push(e);
-    }
-    segments.set(n, last);
+    replay.push(...scan.entries);
   }
   const next = Math.max(0, ...logs, ...snapshots) + 1;
-  return { snapshot, base, replay, older, segments, next, damage };
+  return { snapshot, base, replay, next, damage };
 }

@@ -41,7 +41,7 @@ export interface Recovery {
   readonly ms: number;
 }
 
-/** Replaying more than this many bytes' worth of commits at start is worth a snapshot at once. */
+/** Replaying more than this many commits at start is worth a snapshot at once. */
 const SNAPSHOT_AFTER_REPLAY = 1000;
 
 const EMPTY = Buffer.alloc(0);
@@ -71,10 +71,6 @@ export class DurableState {
   static open(x: Xenstored, opts: DurableOptions): DurableState {
     prepareStateDir(opts.dir);
     return new DurableState(x, opts);
-  }
-
-  get mode(): DurabilityMode {
-    return this.opts.mode;
   }
 
   /** Load what the state directory holds into the daemon (nothing is served yet). */
@@ -199,11 +195,6 @@ export class DurableState {
       for (const id of g.transactions) records.push({ type: RecordType.Transaction, conn: seq, id });
     }
     return { head: x.store.head, records };
-  }
-
-  /** Write a snapshot now (tests, CONTROL). */
-  snapshot(): Promise<void> {
-    return this.journal.rollTo(this.journal.current + 1);
   }
 
   /** Shutting down: write and sync what is pending. */

@@ -29,15 +29,16 @@ export interface RunningDaemon {
 }
 
 /**
- * Resolve once a server answers on the socket at `path`; reject after
- * `timeoutMs`, or as soon as `alive()` says the server has exited.
+ * Resolve once a server answers on the socket at `path`, looking every
+ * `stepMs` (the benchmarks' start times are measured to about that);
+ * reject after `timeoutMs`, or as soon as `alive()` says the server has exited.
  */
-export async function waitForSocket(path: string, timeoutMs = 10000, alive: () => boolean = () => true): Promise<void> {
+export async function waitForSocket(path: string, timeoutMs = 10000, alive: () => boolean = () => true, stepMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive()) throw new Error(`the server for ${path} exited during start`);
     if (existsSync(path) && (await socketAnswers(path))) return;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, stepMs));
   }
   throw new Error(`nothing answered on ${path} within ${timeoutMs} ms`);
 }

@@ -29,7 +29,8 @@
  * (one longer than the ring) does the index move on regardless.
  */
 import type { CloseReason, Endpoint, Peer, Transport } from "../transport.js";
-import { HEADER_SIZE, Op } from "../../protocol/messages.js";
+import { Op } from "../../protocol/messages.js";
+import { PacketBoundaries } from "./boundaries.js";
 import { CONNECTED, Field, Queue, RECONNECT, RING_SIZE, RingError, type EventPort, type RingPage } from "./page.js";
 
 export interface RingOptions {
@@ -55,15 +56,9 @@ export class DomainRing implements Transport {
   private readonly unanswered: number[] = [];
   /** Requests already published as consumed whose replies have not gone out yet (their replies move nothing). */
   private answeredAhead = 0;
-  /** The request being read: its header's bytes so far, and how much of it is left to read. */
-  private readonly inHeader = Buffer.alloc(HEADER_SIZE);
-  private inHeaderHave = 0;
-  private inBodyLeft = 0;
-  /** The packet going out: its header's bytes so far, and how much of it is left to write. */
-  private readonly outHeader = Buffer.alloc(HEADER_SIZE);
-  private outHeaderHave = 0;
-  private outBodyLeft = 0;
-  private outIsReply = false;
+  /** Where the requests read end, and where the packets written end. */
+  private readonly requestsIn = new PacketBoundaries();
+  private readonly packetsOut = new PacketBoundaries();
 
   constructor(
     readonly domid: number,
@@ -142,10 +137,8 @@ export class DomainRing implements Transport {
     this.readPos = at >>> 0;
     this.unanswered.length = 0;
     this.answeredAhead = 0;
-    this.inHeaderHave = 0;
-    this.inBodyLeft = 0;
-    this.outHeaderHave = 0;
-    this.outBodyLeft = 0;
+    this.requestsIn.reset();
+    this.packetsOut.reset();
   }
 
   /**
@@ -165,7 +158,7 @@ export class DomainRing implements Transport {
         // A guest part-way through a packet signals its next part only if we
         // had consumed everything (xb_write): with nothing answered to move
         // the index later, it must move now.
-        if (this.inHeaderHave > 0 || this.inBodyLeft > 0) this.consumeAll();
+        if (this.requestsIn.partial) this.consumeAll();
         else this.unblockWriter();
         return;
       }
@@ -177,28 +170,8 @@ export class DomainRing implements Transport {
 
   /** Note where each complete request in `data` (the bytes from readPos on) ends. */
   private frameRequests(data: Buffer): void {
-    let off = 0;
-    while (off < data.length) {
-      if (this.inBodyLeft === 0 && this.inHeaderHave < HEADER_SIZE) {
-        const n = Math.min(HEADER_SIZE - this.inHeaderHave, data.length - off);
-        data.copy(this.inHeader, this.inHeaderHave, off, off + n);
-        this.inHeaderHave += n;
-        off += n;
-        if (this.inHeaderHave < HEADER_SIZE) break;
-        this.inBodyLeft = this.inHeader.readUInt32LE(12);
-        if (this.inBodyLeft === 0) this.requestRead((this.readPos + off) >>> 0);
-        continue;
-      }
-      const n = Math.min(this.inBodyLeft, data.length - off);
-      off += n;
-      this.inBodyLeft -= n;
-      if (this.inBodyLeft === 0) this.requestRead((this.readPos + off) >>> 0);
-    }
-  }
-
-  private requestRead(end: number): void {
-    this.inHeaderHave = 0;
-    this.unanswered.push(end);
+    const from = this.readPos;
+    this.requestsIn.feed(data, (off) => this.unanswered.push((from + off) >>> 0));
   }
 
   /**
@@ -223,26 +196,9 @@ export class DomainRing implements Transport {
   /** Count the replies (not watch events) that `data`, just put into the ring, completes. */
   private repliesWritten(data: Buffer): number {
     let replies = 0;
-    let off = 0;
-    while (off < data.length) {
-      if (this.outBodyLeft === 0 && this.outHeaderHave < HEADER_SIZE) {
-        const n = Math.min(HEADER_SIZE - this.outHeaderHave, data.length - off);
-        data.copy(this.outHeader, this.outHeaderHave, off, off + n);
-        this.outHeaderHave += n;
-        off += n;
-        if (this.outHeaderHave < HEADER_SIZE) break;
-        this.outBodyLeft = this.outHeader.readUInt32LE(12);
-        this.outIsReply = this.outHeader.readUInt32LE(0) !== Op.WATCH_EVENT;
-        if (this.outBodyLeft > 0) continue;
-      } else {
-        const n = Math.min(this.outBodyLeft, data.length - off);
-        off += n;
-        this.outBodyLeft -= n;
-        if (this.outBodyLeft > 0) break;
-      }
-      this.outHeaderHave = 0;
-      if (this.outIsReply) replies++;
-    }
+    this.packetsOut.feed(data, (_off, type) => {
+      if (type !== Op.WATCH_EVENT) replies++;
+    });
     return replies;
   }
 
