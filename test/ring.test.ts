@@ -151,6 +151,23 @@ test("a guest that stops reading its ring: replies wait in the daemon up to its 
   assert.equal(g.received.length, 200);
 });
 
+test("a body written while the server finds only its header is read: after publishing its index the server looks again (the guest did not signal)", { skip }, async () => {
+  const t = setup();
+  const g = await t.introduce(5);
+  const packet = encodePacket(Op.GET_DOMAIN_PATH, 1, 0, Buffer.from("5\0"));
+  let peeks = 0;
+  // The server's second look finds nothing past the header; just then the guest
+  // writes the body, and as the server had not yet moved its index, does not signal (xb_write).
+  t.host.duringConsume = (domid) => {
+    if (domid !== 5 || ++peeks !== 2) return;
+    t.host.duringConsume = null;
+    g.sendRaw(packet.subarray(16));
+  };
+  g.sendRaw(packet.subarray(0, 16));
+  await t.host.settle();
+  assert.deepEqual(g.replies(), ["GET_DOMAIN_PATH /local/domain/5\0"]);
+});
+
 test("a request leaves the ring only once its reply is in the response queue (a successor daemon could read it again)", { skip }, async () => {
   const t = setup();
   const g = await t.introduce(5);

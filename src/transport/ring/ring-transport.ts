@@ -157,9 +157,10 @@ export class DomainRing implements Transport {
       if (data.length === 0) {
         // A guest part-way through a packet signals its next part only if we
         // had consumed everything (xb_write): with nothing answered to move
-        // the index later, it must move now.
-        if (this.requestsIn.partial) this.consumeAll();
-        else this.unblockWriter();
+        // the index later, it must move now. Having moved it, look again: the
+        // guest may have written before it could see the new index.
+        const moved = this.requestsIn.partial ? this.consumeAll() : this.unblockWriter();
+        if (moved) continue;
         return;
       }
       this.frameRequests(data);
@@ -177,20 +178,21 @@ export class DomainRing implements Transport {
   /**
    * The ring is full and all of it read, but the consumer index cannot
    * move (nothing answered yet: a request longer than the ring, or replies
-   * held back): move it on, or the guest could not finish writing.
+   * held back): move it on, or the guest could not finish writing. Did it move?
    */
-  private unblockWriter(): void {
+  private unblockWriter(): boolean {
     const cons = this.page.get(Field.ReqCons);
-    if (((this.readPos - cons) >>> 0) >= RING_SIZE) this.consumeAll();
+    return ((this.readPos - cons) >>> 0) >= RING_SIZE && this.consumeAll();
   }
 
-  /** Publish everything read as consumed (its requests can no longer be read again by a successor). */
-  private consumeAll(): void {
-    if (this.page.get(Field.ReqCons) === this.readPos) return;
+  /** Publish everything read as consumed (its requests can no longer be read again by a successor); did the index move? */
+  private consumeAll(): boolean {
+    if (this.page.get(Field.ReqCons) === this.readPos) return false;
     this.page.set(Field.ReqCons, this.readPos);
     this.answeredAhead += this.unanswered.length;
     this.unanswered.length = 0;
     this.port?.notify();
+    return true;
   }
 
   /** Count the replies (not watch events) that `data`, just put into the ring, completes. */
