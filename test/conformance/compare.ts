@@ -120,16 +120,21 @@ export async function differential(steps: readonly Step[], reference: Launcher, 
   let sOurs: Session | null = null;
   try {
     [sRef, sOurs] = await Promise.all([Session.open(dRef, opts.conns), Session.open(dOurs, opts.conns)]);
-    /** Steps run inside each transaction, by the index of the step that started it. */
+    /**
+     * Steps that succeeded inside each transaction, by the index of the step
+     * that started it. A failed step changed nothing in the transaction; re-run
+     * later it might succeed (a domain named in an ACL exists again), so it is
+     * not re-run.
+     */
     const inTx = new Map<number, Step[]>();
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
-      if (step.tx && typeof step.tx === "object" && step.type !== Op.TRANSACTION_END) {
+      const [a, b] = await Promise.all([sRef.run(step, i), sOurs.run(step, i)]);
+      if (step.tx && typeof step.tx === "object" && step.type !== Op.TRANSACTION_END && !b.reply.startsWith("ERROR ")) {
         const list = inTx.get(step.tx.ref) ?? [];
         list.push(step);
         inTx.set(step.tx.ref, list);
       }
-      const [a, b] = await Promise.all([sRef.run(step, i), sOurs.run(step, i)]);
       result.compared++;
       opts.progress?.(i + 1);
       if (same(a, b)) continue;
