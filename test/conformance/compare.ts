@@ -236,7 +236,7 @@ export function describeSteps(steps: readonly Step[]): string {
   return steps
     .map((s, i) => {
       const tx = s.tx === undefined ? "" : typeof s.tx === "number" ? ` tx=${s.tx}` : ` tx=@${s.tx.ref}`;
-      const body = s.raw ? `raw ${formatPayloadShort(s.raw)}` : `${Op[s.type] ?? s.type} ${formatPayloadShort(s.payload)}`;
+      const body = s.action ? `${s.action.kind} (the guest's domain)` : s.raw ? `raw ${formatPayloadShort(s.raw)}` : `${Op[s.type] ?? s.type} ${formatPayloadShort(s.payload)}`;
       return `${String(i).padStart(4)}: c${s.conn}${tx} ${body}`;
     })
     .join("\n");

@@ -63,6 +63,13 @@ export function guestLauncher(daemon: HostDaemon): Launcher {
         // released it (its VIRQ_DOM_EXC handled).
         const g = guests.get(domid);
         if (g) {
+          // The toolstack's part first, from here: the guest would remove its
+          // home as it stops, but on a loaded machine it may be killed before
+          // it could, and the daemons would then remove only what the domain owned.
+          const c = await RawConn.open(host.socket);
+          c.send(Op.RM, 1, 0, Buffer.from(`/local/domain/${domid}\0`, "latin1"));
+          await c.until(1);
+          c.close();
           await g.stop();
           guests.delete(domid);
           // A guest too slow to stop was killed before it could destroy its domain: destroy it here.
