@@ -114,7 +114,7 @@ test("tsxs history diff and show: exact text and --json", async (t) => {
       { path: "/vm/name", kind: "added", before: null, after: { value: "guest", perms: ["n0"] } },
     ],
   });
-  assert.deepEqual(tsxs(d, "history", "show", "3", "/vm"), { status: 0, stdout: '/vm at r3\nvalue ""\nperms n0\nchild name\nchild dev\n', stderr: "" });
+  assert.deepEqual(tsxs(d, "history", "show", "3", "/vm"), { status: 0, stdout: '/vm at r3\nvalue ""\nperms n0\nchild dev\nchild name\n', stderr: "" });
   assert.deepEqual(tsxs(d, "history", "show", "5", "/vm/dev"), { status: 0, stdout: "/vm/dev at r5: not there\n", stderr: "" });
   assert.deepEqual(JSON.parse(tsxs(d, "history", "show", "5", "/vm", "--json").stdout), { revision: 5, path: "/vm", exists: true, value: "", perms: ["n0", "b5"], children: ["name"] });
   // Children over several pages come back as one list.

@@ -1,20 +1,18 @@
 /**
  * The history of every change: each commit of the store (who, when, through
- * which request, which paths changed from what to what) and the tree after
- * it. Retaining a tree costs only the nodes its commit copied, since trees
- * share everything else, so any retained revision can be shown and any two
- * compared. The oldest retained revision's own tree is kept as the base.
+ * which request, which paths changed from what to what). Only the changes
+ * are kept, never old trees, so retaining a commit costs what it changed,
+ * whatever the size of the store; a past tree is rebuilt when asked for, by
+ * undoing the newer commits' changes on a later tree (./undo.ts), and the
+ * last few rebuilt are cached (paging through a long diff asks again).
  *
  * Retention is bounded three ways (whichever binds first drops the oldest
  * commits): a number of revisions, an age, and an estimate of the bytes
- * retained. The defaults keep it to a few tens of MiB whatever the store:
- * 10,000 revisions (a day of a quiet host; a boot of a few hundred guests),
- * 24 hours, 16 MiB by the estimate (measured: 10,000 revisions of writes
- * into a 3,000-domain store cost 24 MiB of heap). The estimate counts each
- * change entry's path, values and ACLs, a fixed overhead per entry and per
- * commit, and for each directory on a changed path the node and child
- * list the retained tree copied (so a large directory's changes cost what
- * they retain).
+ * retained. The defaults: 10,000 revisions (a day of a quiet host; a boot
+ * of a few hundred guests), 24 hours, 16 MiB by the estimate, which counts
+ * each change entry's path, values and ACLs and a fixed overhead per entry
+ * and per commit (measured: 10,000 commits of a 1,000-domain populate, one
+ * node each, held 5.3 MiB of heap; the estimate says 5.5).
  *
  * Export (`exportGit`): a `git fast-import` stream on `refs/heads/main`,
  * first a commit with the whole tree at the base revision, then one commit
@@ -32,6 +30,7 @@ import { lookup } from "../store/tree.js";
 import { diffTrees, type DiffEntry } from "./diff.js";
 import { fastImportStream } from "./git.js";
 import { permStrings } from "./perms.js";
+import { undo } from "./undo.js";
 
 export interface HistoryOptions {
   /** Most commits retained. */
@@ -60,7 +59,6 @@ export interface HistoryCommit {
   readonly txId: number;
   /** Each path the commit touched, once, with its state before and after. */
   readonly changes: readonly ChangeEntry[];
-  readonly after: Revision;
   /** What retaining this commit is estimated to cost. */
   readonly bytes: number;
 }
@@ -91,7 +89,7 @@ export interface NodeView {
   readonly value: string;
   /** The ACL in GET_PERMS form. */
   readonly perms: string[];
-  /** Child names in listing order. */
+  /** Child names, sorted (a past directory's listing order is not kept). */
   readonly children: readonly string[];
 }
 
@@ -103,41 +101,21 @@ export class NotRetained extends RangeError {
   }
 }
 
-/** A commit's own bytes: the record, its entry array, its Revision object. */
-const COMMIT_BYTES = 160;
+/** A commit's own bytes: the record and its entry array. */
+const COMMIT_BYTES = 240;
 /** An entry and its two state objects. */
-const ENTRY_BYTES = 96;
-/**
- * Per directory on a changed path: the node the retained tree copied, plus
- * per child what its copied child list keeps (measured: about 50 bytes per
- * child in a directory of 1,000 domains: the listing in order, its index).
- */
-const NODE_COPY_BYTES = 64;
-const CHILD_REF_BYTES = 48;
+const ENTRY_BYTES = 240;
 /** Dropped commits are compacted out of the array once this many have gathered. */
 const COMPACT_AFTER = 1024;
+/** Past trees kept once rebuilt. */
+const REBUILT_CACHED = 4;
 
 function estimateBytes(r: CommitRecord, changes: readonly ChangeEntry[]): number {
   let bytes = COMMIT_BYTES + r.op.length;
-  // Each directory copied on the way to a change counts once per commit.
-  const copied = new Set<string>();
   for (const c of changes) {
     bytes += ENTRY_BYTES + c.path.length;
     if (c.before) bytes += c.before.value.length + c.before.acl.length;
     if (c.after) bytes += c.after.value.length + c.after.acl.length;
-    let node: Node | undefined = r.after.root;
-    let at = "";
-    for (const name of c.path === "/" ? [] : c.path.slice(1).split("/")) {
-      if (!node || copied.has(at)) {
-        node = node?.child(name);
-        at += `/${name}`;
-        continue;
-      }
-      copied.add(at);
-      bytes += NODE_COPY_BYTES + CHILD_REF_BYTES * (node.children?.size ?? 0);
-      node = node.child(name);
-      at += `/${name}`;
-    }
   }
   return bytes;
 }
@@ -163,13 +141,17 @@ export function matches(c: HistoryCommit, q: LogQuery): boolean {
 
 export class History {
   readonly limits: Readonly<Required<HistoryOptions>>;
-  private base: HistoryBase;
+  /** The base: the oldest revision whose tree can be rebuilt (the one before the oldest retained commit). */
+  private baseRevision: number;
+  private baseTime: number;
   /** Retained commits, oldest first, from index `first` on (revisions are consecutive). */
   private commits: HistoryCommit[] = [];
   private first = 0;
   private bytes = 0;
   /** The newest revision this history knows: the last commit's, else the base's. */
   private latest: Revision;
+  /** Past trees rebuilt lately, by revision; valid for trees up to `latest` (history only grows at the new end). */
+  private rebuilt = new Map<number, Node>();
 
   constructor(
     private readonly store: Store,
@@ -177,14 +159,15 @@ export class History {
   ) {
     this.limits = { ...HISTORY_DEFAULTS, ...definedOnly(opts) };
     this.latest = store.head;
-    this.base = { revision: store.revision, time: Date.now(), root: store.root };
+    this.baseRevision = store.revision;
+    this.baseTime = Date.now();
     store.onCommit((r) => this.record(r));
   }
 
   /** The base revision: the oldest whose tree is retained. */
   get oldest(): number {
     this.sync();
-    return this.base.revision;
+    return this.baseRevision;
   }
 
   get newest(): number {
@@ -205,7 +188,7 @@ export class History {
 
   /** When the base revision was committed. */
   get since(): number {
-    return this.base.time;
+    return this.baseTime;
   }
 
   private record(r: CommitRecord): void {
@@ -221,7 +204,6 @@ export class History {
       op: r.op,
       txId: r.txId,
       changes,
-      after: r.after,
       bytes: estimateBytes(r, changes),
     };
     this.commits.push(commit);
@@ -235,7 +217,9 @@ export class History {
     this.first = 0;
     this.bytes = 0;
     this.latest = from;
-    this.base = { revision: from.revision, time: Date.now(), root: from.root };
+    this.baseRevision = from.revision;
+    this.baseTime = Date.now();
+    this.rebuilt.clear();
   }
 
   /** Catch up with a restore no commit has followed yet. */
@@ -251,7 +235,8 @@ export class History {
       const c = this.commits[this.first]!;
       const count = this.commits.length - this.first;
       if (count <= maxRevisions && this.bytes <= maxBytes && c.time >= oldestKept) break;
-      this.base = { revision: c.revision, time: c.time, root: c.after.root };
+      this.baseRevision = c.revision;
+      this.baseTime = c.time;
       this.bytes -= c.bytes;
       this.first++;
     }
@@ -259,22 +244,41 @@ export class History {
       this.commits = this.commits.slice(this.first);
       this.first = 0;
     }
+    for (const rev of this.rebuilt.keys()) if (rev < this.baseRevision) this.rebuilt.delete(rev);
   }
 
   /** The retained commit that made `revision`. */
   commit(revision: number): HistoryCommit | undefined {
     this.sync();
-    if (!Number.isInteger(revision) || revision <= this.base.revision || revision > this.latest.revision) return undefined;
-    return this.commits[this.first + (revision - this.base.revision - 1)];
+    if (!Number.isInteger(revision) || revision <= this.baseRevision || revision > this.latest.revision) return undefined;
+    return this.commits[this.first + (revision - this.baseRevision - 1)];
   }
 
-  /** The tree at a retained revision; NotRetained otherwise. */
+  /**
+   * The tree at a retained revision (NotRetained otherwise): the newest
+   * tree, or one rebuilt by undoing the commits after it, starting from
+   * the nearest later tree at hand.
+   */
   rootAt(revision: number): Node {
     this.sync();
-    if (revision === this.base.revision) return this.base.root;
-    const c = this.commit(revision);
-    if (!c) throw new NotRetained(revision, this.base.revision, this.latest.revision);
-    return c.after.root;
+    if (!Number.isInteger(revision) || revision < this.baseRevision || revision > this.latest.revision) {
+      throw new NotRetained(revision, this.baseRevision, this.latest.revision);
+    }
+    if (revision === this.latest.revision) return this.latest.root;
+    const cached = this.rebuilt.get(revision);
+    if (cached) return cached;
+    let from = this.latest.revision;
+    let tree = this.latest.root;
+    for (const [rev, root] of this.rebuilt) {
+      if (rev > revision && rev < from) {
+        from = rev;
+        tree = root;
+      }
+    }
+    for (let rev = from; rev > revision; rev--) tree = undo(tree, this.commit(rev)!.changes);
+    this.rebuilt.set(revision, tree);
+    if (this.rebuilt.size > REBUILT_CACHED) this.rebuilt.delete(this.rebuilt.keys().next().value!);
+    return tree;
   }
 
   /** Retained commits passing `q`'s filters, newest first. */
@@ -283,7 +287,7 @@ export class History {
     const out: HistoryCommit[] = [];
     const limit = q.limit ?? Infinity;
     const start = Math.min(q.before ?? Infinity, this.newest + 1);
-    for (let rev = start - 1; rev > this.base.revision && out.length < limit; rev--) {
+    for (let rev = start - 1; rev > this.baseRevision && out.length < limit; rev--) {
       const c = this.commit(rev)!;
       // Times grow along the history (but for a clock stepped back): nothing older can match.
       if (q.since !== undefined && c.time < q.since) break;
@@ -312,7 +316,7 @@ export class History {
     this.prune();
     const node = lookup(this.rootAt(revision), path);
     if (!node) return null;
-    return { value: node.value, perms: permStrings(node.perms.key), children: node.childNames() };
+    return { value: node.value, perms: permStrings(node.perms.key), children: [...node.childNames()].sort() };
   }
 
   /** Write the retained history as a `git fast-import` stream. */
@@ -326,7 +330,8 @@ export class History {
    */
   gitStream(): Generator<Buffer> {
     this.prune();
-    return fastImportStream(this.base, this.commits.slice(this.first));
+    const base: HistoryBase = { revision: this.baseRevision, time: this.baseTime, root: this.rootAt(this.baseRevision) };
+    return fastImportStream(base, this.commits.slice(this.first));
   }
 }
 
