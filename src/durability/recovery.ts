@@ -10,7 +10,7 @@ import { StateFormatError } from "../state/errors.js";
 import type { StateRecord } from "../state/stream.js";
 import type { JournalEntry } from "./entries.js";
 import { segmentName, snapshotName } from "./journal.js";
-import { Segment } from "./segment.js";
+import { freeBytes, HEADROOM, Segment } from "./segment.js";
 import { readSnapshot } from "./snapshot.js";
 
 export interface RecoveredFiles {
@@ -51,10 +51,17 @@ export function prepareStateDir(dir: string): void {
       unlinkSync(probe);
     }
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOSPC" ? "is full" : code === "EROFS" ? "is on a read-only file system" : code === "EACCES" ? "is not writable" : `cannot be written (${(e as Error).message})`;
-    throw new Error(`the state directory ${dir} ${why}`);
+    throw stateDirError(dir, e);
   }
+  // The journal leaves HEADROOM free while running, so a daemon that filled the disk starts again.
+  if (freeBytes(dir) < HEADROOM / 2) throw new Error(`the state directory ${dir} is full`);
+}
+
+/** An error writing in the state directory, as the reason the daemon cannot use it. */
+export function stateDirError(dir: string, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === "ENOSPC" ? "is full" : code === "EROFS" ? "is on a read-only file system" : code === "EACCES" ? "is not writable" : `cannot be written (${(e as Error).message})`;
+  return new Error(`the state directory ${dir} ${why}`);
 }
 
 function numbered(dir: string, kind: "log" | "snapshot"): number[] {

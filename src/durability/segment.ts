@@ -6,13 +6,33 @@
  * is read back. A write that would need more space than is left reserves
  * the next chunk first; if that fails (ENOSPC, EIO) the entry is refused
  * before anything about it is acknowledged.
+ *
+ * Reservations leave HEADROOM of the file system free: a daemon whose
+ * disk filled must still be able to start again (recover, serve reads, and
+ * refuse writes with ENOSPC until there is room), and starting needs a
+ * little space (the state directory check, a new segment's file).
  */
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, statfsSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { scanEntries, type Scan } from "./entries.js";
 
 /** Space reserved at a time. */
 const CHUNK = 4 * 1024 * 1024;
 const ZEROS = Buffer.alloc(64 * 1024);
+/** Free space reservations leave on the file system. */
+export const HEADROOM = 1024 * 1024;
+
+/** Bytes an unprivileged writer may still use on the file system holding `dir` (Infinity if it cannot say). */
+export function freeBytes(dir: string): number {
+  try {
+    const st = statfsSync(dir);
+    return st.bavail * st.bsize;
+  } catch {
+    return Infinity;
+  }
+}
+
+const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 export class SegmentFullError extends Error {
   override name = "SegmentFullError";
@@ -49,7 +69,11 @@ export class Segment {
     const fd = openSync(path, "wx", 0o600);
     const s = new Segment(path, number, fd, 0, 0);
     try {
-      s.reserve(CHUNK);
+      // On a nearly full disk (a daemon restarted after the disk filled) the
+      // segment starts with what there is, perhaps nothing: each change is
+      // then taken or refused as space allows, as at run time.
+      const room = Math.floor(Math.max(0, freeBytes(dirname(path)) - HEADROOM) / ZEROS.length) * ZEROS.length;
+      s.reserve(Math.min(CHUNK, room));
       fsyncSync(fd);
     } catch (e) {
       closeSync(fd);
@@ -73,7 +97,10 @@ export class Segment {
     const need = this.end + bytes + 8; // and a zero length after it
     if (need <= this.reserved) return;
     try {
-      this.reserve(Math.max(CHUNK, need - this.reserved));
+      const room = freeBytes(dirname(this.path)) - HEADROOM;
+      const least = roundUp(need - this.reserved, 4096);
+      if (room < least) throw Object.assign(new Error(`the file system keeps ${HEADROOM >> 20} MiB free for a restart`), { code: "ENOSPC" });
+      this.reserve(Math.min(Math.max(CHUNK, least), Math.floor(room / 4096) * 4096));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? "EIO";
       throw new SegmentFullError(code, `reserving journal space in ${this.path}: ${(e as Error).message}`);

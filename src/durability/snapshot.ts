@@ -6,7 +6,7 @@
  * `snapshot.N`, so a snapshot file is either complete or absent.
  * `snapshot.N` holds the state as it was when journal segment N began.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { RecordType, StateEncoder, decodeState, type StateRecord } from "../state/stream.js";
 import type { Node } from "../store/node.js";
 import type { Revision } from "../store/store.js";
@@ -72,9 +72,17 @@ export async function writeSnapshot(path: string, capture: Capture, yieldTo: () 
     }
     out(enc.finish());
     fsyncSync(fd);
-  } finally {
+  } catch (e) {
+    // A snapshot that could not be written (a full disk) must not keep the space it took.
     closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // gone already
+    }
+    throw e;
   }
+  closeSync(fd);
   renameSync(tmp, path);
   return bytes;
 }

@@ -10,7 +10,7 @@
  */
 import { Journal, type DurabilityMode } from "../durability/journal.js";
 import type { GuestEntry } from "../durability/entries.js";
-import { prepareStateDir, readStateDir } from "../durability/recovery.js";
+import { prepareStateDir, readStateDir, stateDirError } from "../durability/recovery.js";
 import { GuestStates, replay } from "../durability/replay.js";
 import type { Capture } from "../durability/snapshot.js";
 import { listingGeneration } from "../store/children.js";
@@ -156,7 +156,11 @@ export class DurableState {
     // Connections opened before (re-attached guests, dom0's ring) get the gate too.
     for (const c of x.connections) c.setGate(x.connections.gate);
     for (const c of x.connections) track(c);
-    await this.journal.start(this.next, () => this.capture(), this.replayed >= SNAPSHOT_AFTER_REPLAY || this.next === 1);
+    try {
+      await this.journal.start(this.next, () => this.capture(), this.replayed >= SNAPSHOT_AFTER_REPLAY || this.next === 1);
+    } catch (e) {
+      throw stateDirError(this.opts.dir, e);
+    }
   }
 
   /** Write the guests' changed connection states into the journal. */
