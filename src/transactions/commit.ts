@@ -1,5 +1,6 @@
 /**
- * Committing a transaction (TRANSACTION_END "T"): validate what it relied
+ * Committing a transaction (TRANSACTION_END "T"): check the node quota
+ * with what its steps created (cx's order), validate what it relied
  * on, replay its write log onto the current root, re-check on that
  * candidate the size and node-quota checks its requests passed, then
  * install it as one revision. Nothing is installed unless every step
@@ -38,6 +39,14 @@ export type CommitOutcome =
 export function commitTransaction(tx: Transaction, store: Store, checks: CommitChecks, meta: CommitMeta): CommitOutcome {
   // A step of the transaction failed in a way that left its overlay unusable (cx: ENOMEM).
   if (tx.failed) return { ok: false, errno: "ENOMEM", hotPath: null };
+  // cx checks the node quota with the nodes the transaction's steps made,
+  // against the domains' counts now, before it looks for conflicts: a
+  // transaction both over quota and in conflict fails with ENOSPC.
+  if (!tx.principal.privileged) {
+    for (const [domid, delta] of tx.nodeDeltas) {
+      if (delta > 0 && checks.tooManyNodes(domid, store.ownedBy(domid) + delta)) return { ok: false, errno: "ENOSPC", hotPath: null };
+    }
+  }
   const conflict = tx.conflict();
   if (conflict) return { ok: false, errno: "EAGAIN", hotPath: "path" in conflict ? conflict.path : null };
   const editor = tx.replay();

@@ -366,6 +366,7 @@ export class Transaction implements TreeView {
     const anchor = p;
     const perms = inheritedPerms(this.get(anchor)!.perms, this.principal);
     const source = this.permsSource(anchor);
+    this.countNodes(perms.owner, missing.length);
     missing.reverse();
     let parent = anchor;
     for (const m of missing) {
@@ -406,6 +407,7 @@ export class Transaction implements TreeView {
     walk(path, root, (p, node) => this.listedChildren(p, node), {
       exit: (p, node, above) => {
         removed.push({ path: p, node, parentPerms: above ? above.perms : parentPerms });
+        this.countNodes(node.perms.owner, -1);
         drop(this.entries.get(p)!);
         if (above) this.setChild(parentOf(p), undefined, baseName(p));
       },
@@ -447,10 +449,25 @@ export class Transaction implements TreeView {
   setPerms(path: string, perms: Perms): Perms {
     const e = this.entries.get(path)!;
     const old = e.view!.perms;
+    if (old.owner !== perms.owner) {
+      this.countNodes(old.owner, -1);
+      this.countNodes(perms.owner, 1);
+    }
     e.view = e.view!.withPerms(perms);
     e.permsSet = true;
     this.log.push({ kind: "perms", path, perms });
     return old;
+  }
+
+  /**
+   * Nodes each domain gained (or lost) by this transaction's steps as they
+   * ran on its view (cx's per-transaction accounting): what cx checks the
+   * node quota with at commit, before looking for conflicts.
+   */
+  readonly nodeDeltas = new Map<number, number>();
+
+  private countNodes(domid: number, delta: number): void {
+    this.nodeDeltas.set(domid, (this.nodeDeltas.get(domid) ?? 0) + delta);
   }
 
   ownedForQuota(domid: number): number {

@@ -190,6 +190,21 @@ export const GUEST_SCENARIOS: GuestScenario[] = [
     ],
   },
   {
+    // cx checks the node quota with the transaction's own creations before it looks for
+    // conflicts: over quota and in conflict is ENOSPC, not EAGAIN.
+    name: "guests: a transaction both over the node quota and in conflict fails with ENOSPC",
+    steps: [
+      Q("nodes", 10),
+      RESTART(G1),
+      MK(G1, "data/q1"),
+      { conn: G1, type: Op.TRANSACTION_START, payload: s("") },
+      { conn: G1, type: Op.WRITE, payload: Buffer.from("data/p\0v78", "latin1"), tx: { ref: 3 } },
+      W(0, "/local/domain/1/data/p", "v10"),
+      { conn: G1, type: Op.TRANSACTION_END, payload: s("T"), tx: { ref: 3 } },
+      R(G1, "data/p"),
+    ],
+  },
+  {
     // A global quota change reaches domains created afterwards (Xen 4.22, docs/compat.md; in
     // 4.17 every domain at once), so the guests are made again after each.
     name: "guests: quotas: nodes, watches, transactions, node size, permissions per node, memory",
