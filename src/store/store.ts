@@ -12,7 +12,7 @@ import { DOMID_ANY } from "../protocol/messages.js";
 import { RecordType, StateFormatError, type NodeRecord, type SpecialRecord } from "../state/stream.js";
 import { childrenFrom, EMPTY_CHILDREN } from "./children.js";
 import { Node } from "./node.js";
-import { isValidNodePath, parentOf } from "./path.js";
+import { isValidNodePath } from "./path.js";
 import { PERM_NONE, PERM_READ, Perms } from "./perms.js";
 import { recount, Tallies } from "./tallies.js";
 import { lookup, type PathChange, type TreeEditor } from "./tree.js";
@@ -236,41 +236,51 @@ function aclOf(key: string): Perms {
   return perms;
 }
 
-/** Build a tree bottom-up from nodes listed parents first (one pass, no path copying). */
+/**
+ * Build a tree bottom-up from nodes listed parents first (one pass, no path
+ * copying). A restore of a large store is mostly leaves: their child list
+ * and name set are made only once a child comes.
+ */
 function buildTree(records: readonly NodeRecord[]): Node {
   interface Open {
     readonly path: string;
     readonly record: NodeRecord;
-    readonly kids: Node[];
-    readonly names: Set<string>;
+    kids: Node[] | null;
+    names: Set<string> | null;
   }
   const close = (o: Open): Node => {
     const name = o.path === "/" ? "" : o.path.slice(o.path.lastIndexOf("/") + 1);
-    return new Node(name, o.record.value, aclOf(o.record.acl), childrenFrom(o.kids));
+    return new Node(name, o.record.value, aclOf(o.record.acl), o.kids ? childrenFrom(o.kids) : null);
+  };
+  const adopt = (parent: Open, child: Node): void => {
+    (parent.kids ??= []).push(child);
   };
   if (records[0]?.path !== "/") throw new StateFormatError("the tree does not start at /");
   const stack: Open[] = [];
   for (const r of records) {
     if (r.path !== "/") {
       if (!isValidNodePath(r.path, Number.MAX_SAFE_INTEGER)) throw new StateFormatError(`bad node path "${r.path}"`);
-      const parent = parentOf(r.path);
+      const cut = r.path.lastIndexOf("/");
+      const parent = cut === 0 ? "/" : r.path.slice(0, cut);
       while (stack.length && stack[stack.length - 1]!.path !== parent) {
         const done = stack.pop()!;
-        stack[stack.length - 1]?.kids.push(close(done));
+        const up = stack[stack.length - 1];
+        if (up) adopt(up, close(done));
       }
       if (!stack.length) throw new StateFormatError(`node "${r.path}" comes before its parent`);
-      const names = stack[stack.length - 1]!.names;
-      const name = r.path.slice(r.path.lastIndexOf("/") + 1);
+      const top = stack[stack.length - 1]!;
+      const name = r.path.slice(cut + 1);
+      const names = (top.names ??= new Set());
       if (names.has(name)) throw new StateFormatError(`node "${r.path}" twice`);
       names.add(name);
     } else if (stack.length) {
       throw new StateFormatError("the root twice");
     }
-    stack.push({ path: r.path, record: r, kids: [], names: new Set() });
+    stack.push({ path: r.path, record: r, kids: null, names: null });
   }
   while (stack.length > 1) {
     const done = stack.pop()!;
-    stack[stack.length - 1]!.kids.push(close(done));
+    adopt(stack[stack.length - 1]!, close(done));
   }
   return close(stack[0]!);
 }
