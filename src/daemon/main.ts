@@ -17,6 +17,8 @@ import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
+import { describeAddress } from "../inspect/address.js";
+import { InspectServer } from "../inspect/server.js";
 import { lockStateDir } from "../system/statelock.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -24,6 +26,8 @@ import { Tracer } from "./trace.js";
 export interface Daemon {
   readonly xenstored: Xenstored;
   readonly listeners: UnixListener[];
+  /** The inspector page's server (--inspect), or null. */
+  readonly inspector: InspectServer | null;
   shutdown(): Promise<void>;
 }
 
@@ -113,6 +117,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
+  let inspector: InspectServer | null = null;
   try {
     // A running daemon's socket says so before its state directory does.
     if (!inherited && (await socketAnswers(opts.socketPath))) throw new Error(`${opts.socketPath} is in use: another xenstored is running`);
@@ -142,8 +147,13 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       if (opts.roSocketPath) listeners.push(new UnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }));
       for (const l of listeners) await l.listen();
     }
+    if (opts.inspect) {
+      inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
+      announce(`inspector on ${describeAddress(inspector.address)}`);
+    }
     await durable?.start();
   } catch (e) {
+    await inspector?.close();
     await Promise.all(listeners.map((l) => l.close()));
     hypervisor.rings?.close();
     if (stateLock !== null) closeSync(stateLock);
@@ -157,12 +167,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   return {
     xenstored,
     listeners,
+    inspector,
     shutdown() {
       stopping ??= (async () => {
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;
         // nothing more is processed.
         xenstored.pipeline.stop();
+        await inspector?.close();
         for (const l of listeners) l.quiesce();
         // Everything committed is in the journal (and synced) before the last replies go.
         durable?.close();
