@@ -133,6 +133,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       if (failed) throw new Error(`cannot serve dom0's ring: ${failed.message}`);
     }
     durable?.reattachGuests();
+    // Listening before the sockets accept, so a client that finds the daemon finds its inspector.
+    if (opts.inspect) {
+      inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
+      announce(`inspector on ${describeAddress(inspector.address)}`);
+    }
     if (inherited) {
       const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
       listeners.push(rw);
@@ -146,10 +151,6 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       listeners.push(new UnixListener(endpoint, opts.socketPath, { readonly: false, mode: 0o600 }));
       if (opts.roSocketPath) listeners.push(new UnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }));
       for (const l of listeners) await l.listen();
-    }
-    if (opts.inspect) {
-      inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
-      announce(`inspector on ${describeAddress(inspector.address)}`);
     }
     await durable?.start();
   } catch (e) {
