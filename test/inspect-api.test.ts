@@ -20,7 +20,7 @@ import { parseOptions } from "../src/daemon/options.js";
 import { BIN, ROOT, type RunningDaemon } from "./helpers/daemon.js";
 import { harness } from "./helpers/inproc.js";
 import { FeedReader, getJson, http, startInspected, type Where } from "./helpers/inspect.js";
-import { cleanEnv } from "./helpers/proc.js";
+import { cleanEnv, waitUntil } from "./helpers/proc.js";
 
 let daemon: RunningDaemon;
 let where: Where;
@@ -384,6 +384,18 @@ test("a live feed client that stops reading is dropped, not buffered for; the da
     }
     assert.equal(inspector.feed.dropped, 1);
     assert.equal(inspector.feed.size, 0);
+    // Clients that vanish while messages flow are forgotten.
+    const gone = await FeedReader.open({ socketPath: join(dir, "i.sock") });
+    const stays = await FeedReader.open({ socketPath: join(dir, "i.sock") });
+    await Promise.all([gone.take(1), stays.take(1)]);
+    for (let round = 0; round < 20; round++) {
+      c.write(`/after/${round}`, "v");
+      if (round === 5) gone.close();
+      await turn();
+    }
+    await stays.take(20);
+    await waitUntil(() => inspector.feed.size === 1, "the vanished client is forgotten");
+    stays.close();
     // Requests are served as before.
     assert.equal(h.socket().read(`/flood/${long}/0/0`), "READ v");
     feed.close();

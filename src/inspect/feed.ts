@@ -70,6 +70,8 @@ export class Feed {
     });
     res.write(`retry: 2000\n\nevent: hello\ndata: ${JSON.stringify({ revision })}\n\n`);
     this.clients.add(res);
+    // A client gone mid-write is noticed by "close"; its write errors are no one's concern.
+    res.on("error", () => undefined);
     res.once("close", () => this.remove(res));
     this.keepAlive ??= setInterval(() => this.send(": keep-alive\n\n"), FEED_LIMITS.keepAliveMs).unref();
     return true;
@@ -141,6 +143,10 @@ export class Feed {
   private send(text: string): void {
     const size = Buffer.byteLength(text);
     for (const res of this.clients) {
+      if (res.destroyed) {
+        this.remove(res);
+        continue;
+      }
       // A client that does not read falls behind: drop it rather than buffer for it.
       if (res.writableLength + size > this.maxBuffered) {
         this.dropped++;
