@@ -306,6 +306,25 @@ test("read-only: every method but GET is 405; unknown paths 404; the page and it
   assert.equal((await http(where, "/static/app.js")).headers["content-type"], "text/javascript; charset=utf-8");
 });
 
+test("odd requests get an error answer, never harm the daemon", async () => {
+  const odd: [string, number][] = [
+    ["/api/node?path=%ff%fe", 400],
+    ["/api/node?path=/a%00b", 400],
+    [`/api/node?path=/${"a".repeat(5000)}`, 400],
+    ["/api/node?path=/&offset=99999999999999999999", 400],
+    ["/api/node?path=/&offset=1e3", 400],
+    ["/api/diff?from=1&to=2&after=relative", 400],
+    ["/api/history?domain=4294967296", 400],
+    ["/%", 404],
+    ["//api/info", 404],
+    ["/api/../api/info", 200],
+  ];
+  for (const [url, status] of odd) assert.equal((await http(where, url)).status, status, url);
+  // A path's children past the end: an empty page.
+  assert.deepEqual(((await getJson(where, "/api/node?path=/&offset=1000000")).json as { children: unknown[]; more: unknown }).children, []);
+  assert.equal(await xs.readString("/t1/text"), "héllo");
+});
+
 test("the live feed: commits (who, revision, paths) and the watch events they fired, as Server-Sent Events", async () => {
   const feed = await FeedReader.open(where);
   assert.equal(feed.status, 200);
