@@ -18,7 +18,7 @@ import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
 import { describeAddress } from "../inspect/address.js";
-import { InspectServer } from "../inspect/server.js";
+import type { InspectServer } from "../inspect/server.js";
 import { lockStateDir } from "../system/statelock.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -135,6 +135,8 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     durable?.reattachGuests();
     // Listening before the sockets accept, so a client that finds the daemon finds its inspector.
     if (opts.inspect) {
+      // Loaded only when asked for: the HTTP stack costs a daemon without it start-up time.
+      const { InspectServer } = await import("../inspect/server.js");
       inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
       announce(`inspector on ${describeAddress(inspector.address)}`);
     }
