@@ -24,6 +24,8 @@ const LEVEL: Record<string, number> = {
   domains: 4,
   durability: 4,
   history: 4,
+  // The inspector reads the state through interfaces of its own; the composition root (server) wires it.
+  inspect: 4.5,
   server: 5,
   system: 5,
   daemon: 6,

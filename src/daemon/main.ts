@@ -17,6 +17,8 @@ import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
+import { describeAddress } from "../inspect/address.js";
+import type { InspectServer } from "../inspect/server.js";
 import { lockStateDir } from "../system/statelock.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -24,6 +26,8 @@ import { Tracer } from "./trace.js";
 export interface Daemon {
   readonly xenstored: Xenstored;
   readonly listeners: UnixListener[];
+  /** The inspector page's server (--inspect), or null. */
+  readonly inspector: InspectServer | null;
   shutdown(): Promise<void>;
 }
 
@@ -113,6 +117,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
+  let inspector: InspectServer | null = null;
   try {
     // A running daemon's socket says so before its state directory does.
     if (!inherited && (await socketAnswers(opts.socketPath))) throw new Error(`${opts.socketPath} is in use: another xenstored is running`);
@@ -128,6 +133,13 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       if (failed) throw new Error(`cannot serve dom0's ring: ${failed.message}`);
     }
     durable?.reattachGuests();
+    // Listening before the sockets accept, so a client that finds the daemon finds its inspector.
+    if (opts.inspect) {
+      // Loaded only when asked for: the HTTP stack costs a daemon without it start-up time.
+      const { InspectServer } = await import("../inspect/server.js");
+      inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
+      announce(`inspector on ${describeAddress(inspector.address)}`);
+    }
     if (inherited) {
       const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
       listeners.push(rw);
@@ -144,6 +156,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     }
     await durable?.start();
   } catch (e) {
+    await inspector?.close();
     await Promise.all(listeners.map((l) => l.close()));
     hypervisor.rings?.close();
     if (stateLock !== null) closeSync(stateLock);
@@ -157,12 +170,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   return {
     xenstored,
     listeners,
+    inspector,
     shutdown() {
       stopping ??= (async () => {
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;
         // nothing more is processed.
         xenstored.pipeline.stop();
+        await inspector?.close();
         for (const l of listeners) l.quiesce();
         // Everything committed is in the journal (and synced) before the last replies go.
         durable?.close();

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REL_PATH_MAX } from "../protocol/messages.js";
+import { parseInspectAddress, type InspectAddress } from "../inspect/address.js";
 import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
 import { parseCount } from "../util/cparse.js";
 
@@ -34,6 +35,8 @@ export interface DaemonOptions {
   durability: "log" | "sync" | "off";
   /** Where the journal and snapshots live (default <rundir>/state, or <emulate dir>/state). */
   stateDir: string;
+  /** Serve the read-only inspector page here (--inspect); null: off. */
+  inspect: InspectAddress | null;
 }
 
 export interface UnitRequest {
@@ -104,6 +107,10 @@ tsxenstored options:
                           $XENSTORED_RUNDIR/state: a tmpfs on Xen hosts, so a
                           restarted daemon carries on where it stopped while a
                           rebooted host starts empty)
+      --inspect <addr>    serve the read-only inspector web page (tree,
+                          domains, live feed, history) on <addr>: a Unix
+                          socket path (with a "/") or HOST:PORT with HOST
+                          127.0.0.1, ::1 or localhost only (off by default)
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -180,6 +187,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "domains-file": { type: "string" },
         durability: { type: "string" },
         "state-dir": { type: "string" },
+        inspect: { type: "string" },
         "print-units": { type: "boolean" },
         prefix: { type: "string" },
       },
@@ -218,6 +226,12 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const socketPath = resolve(env.XENSTORED_PATH || (emulate ? `${emulate}/socket` : `${rundir}/socket`));
   const durability = v.durability ?? "log";
   if (durability !== "log" && durability !== "sync" && durability !== "off") throw new UsageError(`unknown durability "${durability}" (log, sync or off)`);
+  let inspect: InspectAddress | null = null;
+  if (v.inspect !== undefined) {
+    const a = parseInspectAddress(v.inspect);
+    if (typeof a === "string") throw new UsageError(`--inspect: ${a}`);
+    inspect = a;
+  }
   return {
     foreground: v["no-fork"] ?? false,
     pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
@@ -239,5 +253,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     rundir,
     durability,
     stateDir: resolve(v["state-dir"] ?? (emulate ? `${emulate}/state` : `${rundir}/state`)),
+    inspect,
   };
 }

@@ -351,6 +351,7 @@ export class Pipeline {
         continue;
       }
       svc.stats.events++;
+      svc.events.delivered(owner, ev.key);
       this.dirty.add(owner);
       if (deadline) this.expireLater(owner);
       this.trace?.(owner, "OUT", { type: Op.WATCH_EVENT, reqId: 0, txId: 0, payload: Buffer.from(`${ev.key}\0`, "latin1") });

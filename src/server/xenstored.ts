@@ -12,6 +12,7 @@ import type { Hypervisor } from "../hypervisor/hypervisor.js";
 import { DomainLifecycle } from "../domains/lifecycle.js";
 import { GuestRings } from "../domains/rings.js";
 import { History, type HistoryOptions } from "../history/history.js";
+import type { InspectSource } from "../inspect/source.js";
 import { HEADER_SIZE, Op } from "../protocol/messages.js";
 import { DomainMemory } from "../quota/memory.js";
 import { Quotas } from "../quota/quotas.js";
@@ -171,6 +172,38 @@ export class Xenstored {
   /** Serve the host's own ring (dom0's kernel), where there is one; an Error says why it cannot be. */
   attachLocalRing(resume = false): Error | null {
     return this.lifecycle.attachLocal(resume);
+  }
+
+  /** Read-only views of the state for the inspector (--inspect): the tree, history, domains and their usage, the live feed. */
+  inspectSource(): InspectSource {
+    const { store, history, domains, quotas, memory, connections, watches, events } = this;
+    return {
+      tree: store,
+      history,
+      domains: {
+        list: () => domains.all(),
+        privileged: (domid) => domains.isPrivileged(domid),
+        limit: (name, domid) => quotas.limit(name, domid),
+        // Counted as CONTROL quota <domid> counts them (its ring connections), plus every connection acting as it.
+        usage: (domid) => {
+          let nWatches = 0;
+          let transactions = 0;
+          let outstanding = 0;
+          for (const c of connections.ofDomain(domid)) {
+            nWatches += watches.count(c);
+            transactions += c.transactions.size;
+            outstanding += c.output.packets;
+          }
+          const all = connections.ofDomain(domid, true).length;
+          return { nodes: store.ownedBy(domid), watches: nWatches, transactions, outstanding, memory: memory.of(domid), connections: all };
+        },
+      },
+      onWatchEvent: (listener) =>
+        events.onDelivered((c, key) => {
+          const nul = key.indexOf("\0");
+          listener({ conn: c.seq, domid: c.domid, kind: c.kind, path: key.slice(0, nul), token: key.slice(nul + 1) });
+        }),
+    };
   }
 
   /** Connect a client directly (tests, embedding): the endpoint's connection object. */

@@ -34,6 +34,8 @@ export interface RaisedEvent<C> {
 
 export class WatchEvents<C extends Watcher> {
   private readonly raised: RaisedEvent<C>[] = [];
+  // Method-style (bivariant), as WatchRegistry's change listeners.
+  private readonly deliveryListeners: { call(owner: C, key: string): void }["call"][] = [];
 
   constructor(
     readonly watches: WatchRegistry<C>,
@@ -98,6 +100,16 @@ export class WatchEvents<C extends Watcher> {
   /** Take the events raised so far (the caller delivers them). */
   take(): RaisedEvent<C>[] {
     return this.raised.splice(0, this.raised.length);
+  }
+
+  /** Be told of each event queued to its watcher (the inspector's live feed); `key` is `path\0token`. */
+  onDelivered(listener: (owner: C, key: string) => void): void {
+    this.deliveryListeners.push(listener);
+  }
+
+  /** An event was queued to its watcher (called by whoever delivers them). */
+  delivered(owner: C, key: string): void {
+    for (const l of this.deliveryListeners) l(owner, key);
   }
 
   /** A request failed: what it raised never happened. */
