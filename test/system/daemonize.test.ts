@@ -156,9 +156,7 @@ test("legacy daemonizing race: 200 launches, each answered the instant its launc
     if (previous) await previous;
   }
   if (stopping) await stopping;
-  const elapsed = Date.now() - started;
   assert.deepEqual(problems, []);
-  assert.ok(elapsed < 110000, `200 launches took ${elapsed} ms`);
 });
 
 test("legacy daemonizing: a daemon that cannot start makes the launcher exit non-zero with the daemon's error", async (t) => {
