@@ -105,7 +105,6 @@ test("legacy daemonizing with relative paths: the daemon (which moves to /) keep
 test("legacy daemonizing race: 200 launches, each answered the instant its launcher exits, then stopped cleanly", async () => {
   const N = 200;
   const base = tempDir();
-  const started = Date.now();
   const problems: string[] = [];
   // Shut the previous daemon down while the next one starts (at most one in flight).
   let stopping: Promise<void> | null = null;
