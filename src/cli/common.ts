@@ -86,6 +86,41 @@ export async function requestStrings(client: XenStoreClient, op: Op, args: reado
   return splitStrings(await client.request(op, args, tx));
 }
 
+/**
+ * DIRECTORY in `tx`: the child names. A listing too big for one reply
+ * (E2BIG) is fetched in parts with DIRECTORY_PART, as libxenstore does,
+ * starting over if the directory changes between parts.
+ */
+export async function listChildren(client: XenStoreClient, path: string, tx = 0): Promise<string[]> {
+  try {
+    return await requestStrings(client, Op.DIRECTORY, [path], tx);
+  } catch (e) {
+    if (!(e instanceof XsError && e.errno === "E2BIG")) throw e;
+  }
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const names: Buffer[] = [];
+    let generation: string | null = null;
+    let offset = 0;
+    for (;;) {
+      const reply = await client.request(Op.DIRECTORY_PART, [path, String(offset)], tx);
+      const nul = reply.indexOf(0);
+      if (nul < 0) throw new XsError("EIO", "DIRECTORY_PART reply without a generation");
+      const gen = reply.subarray(0, nul).toString("latin1");
+      if (generation !== null && gen !== generation) break;
+      generation = gen;
+      const rest = reply.subarray(nul + 1);
+      // The last part ends with an extra empty string.
+      const last = rest.length === 1 || (rest.length >= 2 && rest[rest.length - 1] === 0 && rest[rest.length - 2] === 0);
+      const data = last ? rest.subarray(0, rest.length - 1) : rest;
+      names.push(data);
+      offset += data.length;
+      if (last) return splitStrings(Buffer.concat(names));
+      if (data.length === 0) throw new XsError("EIO", "DIRECTORY_PART made no progress");
+    }
+  }
+  throw new XsError("EAGAIN", `${path} kept changing while it was listed`);
+}
+
 /** READ in `tx`, the raw bytes. */
 export function readRaw(client: XenStoreClient, path: string, tx = 0): Promise<Buffer> {
   return client.request(Op.READ, [path], tx);
@@ -130,7 +165,9 @@ export async function withTransaction(client: XenStoreClient, body: (tx: number)
 /** At most `limit` promises of `run` running at once (requests kept in flight to the daemon). */
 export class Limiter {
   private active = 0;
-  private readonly queue: (() => void)[] = [];
+  /** Waiting tasks from `head` on (a queue without Array.shift, which is linear). */
+  private queue: (() => void)[] = [];
+  private head = 0;
 
   constructor(private readonly limit: number) {}
 
@@ -141,9 +178,20 @@ export class Limiter {
     try {
       return await fn();
     } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.active--;
+      this.next();
     }
+  }
+
+  private next(): void {
+    if (this.head === this.queue.length) {
+      this.active--;
+      return;
+    }
+    const wake = this.queue[this.head++]!;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    wake();
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { XenStoreClient } from "../client/client.js";
 import { Op, XsError } from "../protocol/messages.js";
-import { joinPath, Limiter, readRaw, requestStrings } from "./common.js";
+import { joinPath, Limiter, listChildren, readRaw, requestStrings } from "./common.js";
 
 export interface FetchedNode {
   name: string;
@@ -61,7 +61,7 @@ export async function fetchTree(client: XenStoreClient, path: string, opts: Fetc
         Promise.all([
           own && opts.values ? attempt("read", p, () => readRaw(client, p, tx)) : null,
           own && opts.perms ? attempt("perms", p, () => requestStrings(client, Op.GET_PERMS, [p], tx)) : null,
-          attempt("directory", p, () => requestStrings(client, Op.DIRECTORY, [p], tx)),
+          attempt("directory", p, () => listChildren(client, p, tx)),
         ]),
       );
     } catch (e) {

@@ -20,7 +20,7 @@
  */
 import type { Watcher, XenStoreClient } from "../client/client.js";
 import { Op, XsError } from "../protocol/messages.js";
-import { errnoOf, jsonError, jsonValue, Limiter, openDaemon, processIo, readRaw, requestStrings, strerror, withTransaction, writeRaw, type Io } from "./common.js";
+import { errnoOf, jsonError, jsonValue, Limiter, listChildren, openDaemon, processIo, readRaw, strerror, withTransaction, writeRaw, type Io } from "./common.js";
 import { sanitise, unsanitise } from "./escape.js";
 import { getopt, type OptionTable } from "./getopt.js";
 import { Progress } from "./progress.js";
@@ -242,7 +242,7 @@ async function list(client: XenStoreClient, ctx: Ctx, tx: number, out: Out, list
   for (const key of ctx.args) {
     let children: string[];
     try {
-      children = await requestStrings(client, Op.DIRECTORY, [key], tx);
+      children = await listChildren(client, key, tx);
     } catch (e) {
       return fail(key, e, `could not list path ${key}`);
     }
@@ -284,7 +284,7 @@ async function rm(client: XenStoreClient, ctx: Ctx, tx: number, removed: string[
       p = p.slice(0, slash);
       try {
         if ((await readRaw(client, p, tx)).length > 0) break;
-        if ((await requestStrings(client, Op.DIRECTORY, [p], tx)).length > 0) break;
+        if ((await listChildren(client, p, tx)).length > 0) break;
         await client.request(Op.RM, [p], tx);
       } catch (e) {
         if (e instanceof XsError) break;
