@@ -76,21 +76,24 @@ test("tsxs restore: dump, restore into a fresh daemon (in batches), dump again: 
   }
   writes.push(xs.write("/local/domain/7/odd", Buffer.from([0x80, 0x0a, 0x5c])));
   writes.push(xs.write("/local/domain/8/long", "x".repeat(4000)));
+  // More than a pipe holds at once (64 KiB), so the dump is written in several goes.
+  for (let i = 0; i < 20; i++) writes.push(xs.write(`/local/domain/9/big/k${i}`, String.fromCharCode(65 + i).repeat(4000)));
   await Promise.all(writes);
   await xs.setPerms("/local/domain/3", ["n3", "r0"]);
   await xs.setPerms("/local/domain/3/device/vif/0/mac", ["b3"]);
   const dump = tsxs(a, ["dump", "/local/domain"]);
   assert.equal(dump.status, 0, dump.stderr);
+  assert.ok(dump.stdout.length > 100000);
   const file = tempFile(t, "dump.json", dump.stdout);
 
   const { d: b } = await daemon(t);
   const restored = tsxs(b, ["restore", file, "--batch", "50"]);
-  // 1 + 40 domains * 11 nodes + 2 = 443 nodes: 9 transactions of at most 50.
-  assert.deepEqual(restored, { status: 0, stdout: "restored 443 nodes at /local/domain in 9 transactions\n", stderr: "" });
+  // 1 + 40 domains * 11 nodes + 2 + 21 = 464 nodes: 10 transactions of at most 50.
+  assert.deepEqual(restored, { status: 0, stdout: "restored 464 nodes at /local/domain in 10 transactions\n", stderr: "" });
   assert.equal(tsxs(b, ["dump", "/local/domain"]).stdout, dump.stdout);
 
   const moved = tsxs(b, ["restore", "-", "--at", "/backup/domains", "--json"], dump.stdout);
-  assert.deepEqual(moved, { status: 0, stdout: '{"path":"/backup/domains","nodes":443,"transactions":1}\n', stderr: "" });
+  assert.deepEqual(moved, { status: 0, stdout: '{"path":"/backup/domains","nodes":464,"transactions":1}\n', stderr: "" });
   const again = JSON.parse(tsxs(b, ["dump", "/backup/domains"]).stdout) as { path: string; tree: { name: string } };
   const original = JSON.parse(dump.stdout) as { path: string; tree: { name: string } };
   assert.deepEqual({ ...again, path: original.path, tree: { ...again.tree, name: original.tree.name } }, original);
