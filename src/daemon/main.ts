@@ -18,13 +18,22 @@ import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
 import { lockStateDir } from "../system/statelock.js";
+import { describeAddress, MetricsServer } from "../metrics/http.js";
+import { JsonLog } from "../metrics/log.js";
+import { DaemonMetrics } from "../metrics/prometheus.js";
+import { Notices } from "../util/notices.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
 
 export interface Daemon {
   readonly xenstored: Xenstored;
   readonly listeners: UnixListener[];
-  shutdown(): Promise<void>;
+  /** The metrics listener (--metrics), if any. */
+  readonly metrics: MetricsServer | null;
+  /** SIGHUP: reopen the trace file and the structured log. */
+  reopenLogs(): void;
+  /** `why`: what asked for it (a signal's name), for the log. */
+  shutdown(why?: string): Promise<void>;
 }
 
 export interface StartOptions {
@@ -84,8 +93,18 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     tracer.line(line);
     sink(line);
   };
-  const hypervisor = chooseHypervisor(opts, log);
+  const notices = new Notices();
+  const jsonLog = opts.logFile ? new JsonLog(opts.logFile, opts.logLevel) : null;
+  jsonLog?.attach(notices);
+  let hypervisor: Hypervisor;
+  try {
+    hypervisor = chooseHypervisor(opts, log);
+  } catch (e) {
+    jsonLog?.close();
+    throw e;
+  }
   const xenstored: Xenstored = new Xenstored({
+    notices,
     hypervisor,
     quotas: opts.quotas,
     privDomid: opts.privDomid,
@@ -106,13 +125,16 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   // may be acknowledged; what was is durable, and a restart carries on from it.
   const fatal = (e: Error): never => {
     announce(`the journal in ${opts.stateDir} failed (${e.message}): stopping`);
+    notices.emit("error", "journal-failed", { dir: opts.stateDir, error: e.message });
     process.exit(1);
   };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
+  const metrics = opts.metrics ? new MetricsServer(opts.metrics, new DaemonMetrics(xenstored), log) : null;
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
+  let metricsAt: string | null = null;
   try {
     // A running daemon's socket says so before its state directory does.
     if (!inherited && (await socketAnswers(opts.socketPath))) throw new Error(`${opts.socketPath} is in use: another xenstored is running`);
@@ -120,8 +142,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       durable = DurableState.open(xenstored, { dir: opts.stateDir, mode: opts.durability, log, onFatal: (e) => fatal(e) });
       stateLock = lockStateDir(opts.stateDir);
       const r = durable.recover();
-      for (const why of r.damage) announce(`state: ${why}`);
-      if (r.recovered) announce(`recovered revision ${r.revision} from ${opts.stateDir} (${r.replayed} commits replayed, ${r.ms.toFixed(0)} ms)`);
+      for (const why of r.damage) {
+        announce(`state: ${why}`);
+        notices.emit("warn", "recovery-damage", { dir: opts.stateDir, detail: why });
+      }
+      if (r.recovered) {
+        announce(`recovered revision ${r.revision} from ${opts.stateDir} (${r.replayed} commits replayed, ${r.ms.toFixed(0)} ms)`);
+        notices.emit("info", "recovery", { dir: opts.stateDir, revision: r.revision, replayed: r.replayed, ms: Math.round(r.ms) });
+      }
     }
     if (!opts.noDomainInit) {
       const failed = xenstored.attachLocalRing(durable?.localRingRecovered ?? false);
@@ -143,7 +171,16 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       for (const l of listeners) await l.listen();
     }
     await durable?.start();
+    if (metrics) {
+      const where = await metrics.listen().catch((e: Error) => {
+        throw new Error(`--metrics ${describeAddress(opts.metrics!)}: ${e.message}`);
+      });
+      metricsAt = describeAddress(where);
+      announce(`metrics on ${metricsAt}`);
+    }
   } catch (e) {
+    await metrics?.close();
+    jsonLog?.close();
     await Promise.all(listeners.map((l) => l.close()));
     hypervisor.rings?.close();
     if (stateLock !== null) closeSync(stateLock);
@@ -153,12 +190,26 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   pidFile?.write();
   log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
   announce(hypervisor.description);
+  notices.emit("info", "daemon-start", {
+    pid: process.pid,
+    socket: inherited ? null : opts.socketPath,
+    durability: opts.durability,
+    hypervisor: hypervisor.description,
+    metrics: metricsAt,
+  });
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
     listeners,
-    shutdown() {
+    metrics,
+    reopenLogs() {
+      xenstored.services.control.logOn();
+      jsonLog?.reopen();
+    },
+    shutdown(why) {
       stopping ??= (async () => {
+        notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
+        await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;
         // nothing more is processed.
@@ -172,6 +223,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         hypervisor.rings?.close();
         if (stateLock !== null) closeSync(stateLock);
         await tracer.end();
+        jsonLog?.close();
       })();
       return stopping;
     },
@@ -210,8 +262,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   let stop: () => void = () => {
     stopRequested = true;
   };
+  let signal = "SIGTERM";
   process.once("SIGTERM", () => stop());
-  process.once("SIGINT", () => stop());
+  process.once("SIGINT", () => {
+    signal = "SIGINT";
+    stop();
+  });
   let daemon: Daemon;
   try {
     const inherited = takeListenFds(process.env);
@@ -235,9 +291,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     stop = (): void => {
       notifier.stopping();
-      void daemon.shutdown().then(() => resolve(0));
+      void daemon.shutdown(signal).then(() => resolve(0));
     };
     if (stopRequested) stop();
-    process.on("SIGHUP", () => daemon.xenstored.services.control.logOn());
+    process.on("SIGHUP", () => daemon.reopenLogs());
   });
 }
