@@ -25,6 +25,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { defaultSocketPath, XenStoreClient } from "../client/client.js";
 import { XsError } from "../protocol/messages.js";
+import { runTop } from "./top.js";
 
 const USAGE = `Usage:
   tsxs history log [PATH] [--since T] [--domain N] [--before REV] [--limit N] [--json]
@@ -184,6 +185,7 @@ async function explain(client: XenStoreClient, p: Parsed): Promise<string | null
 }
 
 export async function main(argv: readonly string[], out: (s: string) => void = (s) => void process.stdout.write(s)): Promise<number> {
+  if (argv[0] === "top") return runTop(argv.slice(1));
   let p: Parsed;
   try {
     p = parse(argv);
