@@ -92,6 +92,7 @@ export class DomainLifecycle {
   introduce(domid: number, mfn: string, port: number, meta: CommitMeta): void {
     const { domains, rings } = this;
     const known = domains.introduced(domid);
+    const knownPort = known?.port;
     if (!known && !domains.hypervisor.domainExists(domid)) throw new XsError("EINVAL");
     // cx domain_conn_reset: the domain starts afresh (a new ring starts empty).
     const rebind = rings?.has(domid) ?? false;
@@ -108,7 +109,7 @@ export class DomainLifecycle {
     else if (!rings) this.connections.reset(domid);
     if (!known && domid !== domains.masterDomid) this.events.fireSpecial("@introduceDomain", domid);
     if (!known) this.notices.emit("info", "domain-introduced", { domid, mfn, port, conn: meta.conn });
-    else if (known.port !== port) this.notices.emit("info", "domain-rebound", { domid, port, conn: meta.conn });
+    else if (knownPort !== port) this.notices.emit("info", "domain-rebound", { domid, port, conn: meta.conn });
   }
 
   /**
