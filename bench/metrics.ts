@@ -4,7 +4,8 @@
  * once a second by this process for the whole workload, as Prometheus
  * would), both with `--durability off` so that only the metrics differ:
  *
- * 1. pipelined WRITEs (workload 3's `xsload par write 8 DEPTH N`);
+ * 1. pipelined WRITEs (workload 3's `xsload par write 8 DEPTH N`, with 4 times
+ *    its N, so that each run spans several scrapes);
  * 2. single-request latency (workload 2's `xsload seq read N`, daemon and
  *    client on one CPU as there).
  *
@@ -27,6 +28,10 @@ export interface MetricsRunner {
 
 const MODES: MetricsMode[] = ["off", "on"];
 const CONNS = 8;
+/** Each run this many times workload 3's writes, so that it spans several scrapes (a full run: about 2 s of writes). */
+const LONGER = 4;
+/** At least this many rounds: the difference sought is a few per cent, the machine's noise as much. */
+const ROUNDS = 5;
 
 /** One GET /metrics over a Unix socket: its time and size. */
 function scrapeOnce(socketPath: string): Promise<{ ms: number; bytes: number }> {
@@ -60,7 +65,8 @@ export class MetricsOverhead {
   ) {}
 
   async all(): Promise<MetricsResults> {
-    const rounds = Math.max(3, this.cfg.rounds);
+    const rounds = Math.max(ROUNDS, this.cfg.rounds);
+    const writes = this.cfg.parOps * LONGER;
     const sock = join(this.tmp, "metrics-on", "metrics.sock");
     const d = new Map<MetricsMode, ChildTarget>();
     for (const m of MODES) {
@@ -90,7 +96,7 @@ export class MetricsOverhead {
         for (const m of rotate(MODES, r)) {
           const t = d.get(m)!;
           await this.run.attempt(`metrics ${m}: write ×${CONNS}`, async () => {
-            const j = (await this.run.lg.run(t, ["par", "write", CONNS, this.cfg.parDepth, this.cfg.parOps])).json;
+            const j = (await this.run.lg.run(t, ["par", "write", CONNS, this.cfg.parDepth, writes])).json;
             par.push({ round: r, mode: m, ...parRow("tsxenstored", "write", CONNS, this.cfg.parDepth, j) });
           });
           await this.run.attempt(`metrics ${m}: seq read`, async () => {

@@ -7,7 +7,7 @@
  * when scraped, from one snapshot (src/server/stats.ts) per scrape.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType, type MetricValueWithName } from "prom-client";
-import { LATENCY_BOUNDS } from "../server/counters.js";
+import { LATENCY_BOUNDS, TIME_EVERY } from "../server/counters.js";
 import { daemonStats, type DaemonStats } from "../server/stats.js";
 import type { Xenstored } from "../server/xenstored.js";
 import type { Notice } from "../util/notices.js";
@@ -110,7 +110,7 @@ export class DaemonMetrics {
       for (const q of x.counters.requests()) c.inc({ op: q.op, result: q.result }, q.count);
     });
     this.registry.registerMetric(
-      new CountedHistogram(P + "request_duration_seconds", "Time to process a request (decoded to reply queued), by op; time waiting before it is not included.", () =>
+      new CountedHistogram(P + "request_duration_seconds", `Time to process a request (decoded to reply queued), by op, timed for one request in ${TIME_EVERY}; time waiting before it is not included.`, () =>
         x.counters.latencies(),
       ),
     );

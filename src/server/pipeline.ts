@@ -313,7 +313,7 @@ export class Pipeline {
   process(conn: Connection, packet: Packet, decoded: DecodedRequest | null = decode(packet)): void {
     const { svc } = this;
     const { counters } = svc;
-    const started = counters.timing ? performance.now() : 0;
+    const started = counters.sample() ? performance.now() : 0;
     svc.stats.requests++;
     conn.requests++;
     this.trace?.(conn, "IN", packet);
