@@ -4,7 +4,7 @@
  * clock, so whole lines are compared): a domain introduced, shut down,
  * released and gone, a quota hit (and the next ones within 10 s held back
  * and counted), connections cut off for an oversize packet and for unread
- * output; the level filter. Against the real daemon: start, stop, recovery,
+ * output, a guest's broken ring; the level filter. Against the real daemon: start, stop, recovery,
  * and the options' errors.
  */
 import assert from "node:assert/strict";
@@ -21,6 +21,7 @@ import { Notices, type NoticeLevel } from "../src/util/notices.js";
 import { BIN, startTsxenstored } from "./helpers/daemon.js";
 import { harness } from "./helpers/inproc.js";
 import { tempDir, waitUntil } from "./helpers/proc.js";
+import { Field, MemoryHypervisor, ringsUnavailable } from "./helpers/ring-host.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -217,4 +218,32 @@ test("--log-file - writes the lines to stderr; --log-level needs --log-file and 
   const help = "Try 'tsxenstored --help' for more information.\n";
   assert.deepEqual(run("--log-level", "debug"), [2, `tsxenstored: --log-level goes with --log-file\n${help}`]);
   assert.deepEqual(run("--log-file", join(dir, "l"), "--log-level", "verbose"), [2, `tsxenstored: unknown log level "verbose" (error, warn, info or debug)\n${help}`]);
+});
+
+test("a guest's ring: found full (a stall, counted once until it drains), then broken (connection-closed, bad-ring-indexes)", { skip: ringsUnavailable() ?? false }, async () => {
+  const file = join(tempDir(), "log.json");
+  const notices = new Notices();
+  new JsonLog(file, "info", () => T0).attach(notices);
+  const hv = new MemoryHypervisor();
+  const h = harness({ hypervisor: hv, notices });
+  const dom0 = h.socket();
+  const g = hv.rings.createGuest(5, 7);
+  assert.equal(dom0.req(Op.INTRODUCE, ["5", "1234", "7"]), "INTRODUCE OK\0");
+  await hv.rings.settle();
+  g.reading = false;
+  for (let i = 0; i < 200; i++) g.send(Op.GET_DOMAIN_PATH, ["5"]);
+  await hv.rings.settle();
+  assert.equal(h.x.stats.ringFull, 1);
+  // Another guest writes a producer index 2,000 bytes ahead.
+  const bad = hv.rings.createGuest(6, 8);
+  assert.equal(dom0.req(Op.INTRODUCE, ["6", "99", "8"]), "INTRODUCE OK\0");
+  await hv.rings.settle();
+  bad.page.set(Field.ReqProd, bad.page.get(Field.ReqCons) + 2000);
+  hv.rings.signal(6);
+  await hv.rings.settle();
+  assert.deepEqual(readFileSync(file, "utf8").trim().split("\n"), [
+    `{"level":"info","time":"${at(0)}","domid":5,"mfn":"1234","port":7,"conn":1,"event":"domain-introduced"}`,
+    `{"level":"info","time":"${at(0)}","domid":6,"mfn":"99","port":8,"conn":1,"event":"domain-introduced"}`,
+    `{"level":"warn","time":"${at(0)}","kind":"domain","domid":6,"reason":"bad-ring-indexes","detail":"inconsistent request ring indexes","event":"connection-closed"}`,
+  ]);
 });
