@@ -7,8 +7,8 @@
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
  * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
- * (comma-separated workloads 1-10, for development; 10 is crash durability,
- * on fresh tsxenstored daemons only), --keep (keep the
+ * (comma-separated workloads 1-11, for development; 10 is crash durability,
+ * on fresh tsxenstored daemons only; 11 the cost of --metrics, likewise), --keep (keep the
  * temporary directory), --out DIR (instead of docs/), --from FILE (only
  * redraw the report from a saved results.json), --no-pin (do not put the
  * daemon and the client on one CPU for the latency workloads).
@@ -50,6 +50,7 @@ import {
   type TargetName,
 } from "./lib.js";
 import { Durability } from "./durability.js";
+import { MetricsOverhead } from "./metrics.js";
 import { writeReport } from "./report/index.js";
 import { emulationUnavailable } from "../test/helpers/emulated.js";
 import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow, GuestStormRow, HostilePhase, HostileRow, Latency } from "./types.js";
@@ -585,7 +586,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -673,6 +674,11 @@ async function main(): Promise<number> {
       pids.length = 0;
       const dur = new Durability(suite, cfg, cfg.durability, tmp);
       results.durability = await measured(10, "crash durability (fresh tsxenstored daemons only)", () => dur.all());
+    }
+    if (only.has(11)) {
+      pids.length = 0;
+      const m = new MetricsOverhead(suite, cfg, tmp);
+      results.metrics = await measured(11, "--metrics on vs off (fresh tsxenstored daemons only)", () => m.all());
     }
   } finally {
     await stopAll();

@@ -338,4 +338,41 @@ export interface Results {
   guestStorm?: GuestStormRow[];
   hostile?: HostileRow[];
   durability?: DurabilityResults;
+  /** Workload 11: --metrics on ÷ off. */
+  metrics?: MetricsResults;
+}
+
+/** Workload 11: a daemon with `--metrics` (scraped once a second) and one without. */
+export type MetricsMode = "off" | "on";
+
+export interface MetricsParRow extends ParRow {
+  mode: MetricsMode;
+}
+
+export interface MetricsSeqRow {
+  mode: MetricsMode;
+  ops: number;
+  p50Us: number;
+  p99Us: number;
+  opsPerS: number;
+  daemonCpuUsPerOp: number | null;
+  samples?: number;
+}
+
+export interface MetricsResults {
+  rounds: number;
+  /** Pipelined writes, medians over the rounds, one row per mode. */
+  parallel: MetricsParRow[];
+  /** Sequential reads (single-request latency), medians, one row per mode. */
+  sequential: MetricsSeqRow[];
+  /** On ÷ off, the median of the rounds' paired ratios: writes/s, read p50 and p99 latency. */
+  writesRatio: number | null;
+  p50Ratio: number | null;
+  p99Ratio: number | null;
+  scrapes: number;
+  scrapeErrors: number;
+  scrapeP50Ms: number | null;
+  scrapeMaxMs: number | null;
+  /** Size of the last scrape's text. */
+  scrapeBytes: number | null;
 }

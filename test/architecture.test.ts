@@ -31,6 +31,7 @@ const LEVEL: Record<string, number> = {
   daemon: 6,
   emu: 6,
   cli: 6,
+  metrics: 5.5,
   ".": 7,
 };
 

@@ -12,6 +12,7 @@ import type { Section } from "./section.js";
 import { bootStormSection } from "./sections/boot-storm.js";
 import { durabilitySection } from "./sections/durability.js";
 import { fanoutSection } from "./sections/fanout.js";
+import { metricsSection } from "./sections/metrics.js";
 import { guestStormSection, hostileSection } from "./sections/guests.js";
 import { cpuPerOpSection, parallelSection } from "./sections/parallel.js";
 import { scaleSection } from "./sections/scale.js";
@@ -37,6 +38,7 @@ export async function writeReport(r: Results, outDir: string): Promise<string[]>
     guestStormSection(r),
     hostileSection(r),
     durabilitySection(r),
+    metricsSection(r),
   ].filter((x): x is Section => x !== null);
   const checks = parts.flatMap((x) => x.checks);
   const sections = parts.flatMap((x) => (x.markdown === undefined ? [] : [x.markdown]));

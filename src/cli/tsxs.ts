@@ -12,7 +12,7 @@
 import { runDump, runRestore } from "./dump.js";
 import { runHistory } from "./history.js";
 import { runXenstore, XENSTORE_VERBS } from "./xenstore.js";
-// import { runTop } from "./top.js";
+import { runTop } from "./top.js";
 
 type Handler = (argv: string[]) => Promise<number>;
 
@@ -22,7 +22,7 @@ const SUBCOMMANDS: Record<string, { run: Handler; summary: string }> = {
   dump: { run: runDump, summary: "[PATH] [--compact]: the tree with values and ACLs as JSON on stdout" },
   restore: { run: runRestore, summary: "FILE [--at PATH] [--batch N]: write a dump back" },
   history: { run: runHistory, summary: "log|diff|show|info|export ...: the daemon's history of changes" },
-  // top: { run: runTop, summary: "a live view of the daemon" },
+  top: { run: runTop, summary: "a live view of the daemon" },
 };
 
 function usage(): string {

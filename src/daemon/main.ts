@@ -17,9 +17,13 @@ import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
 import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
-import { describeAddress } from "../inspect/address.js";
+import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
 import { lockStateDir } from "../system/statelock.js";
+import { describeAddress, MetricsServer } from "../metrics/http.js";
+import { JsonLog } from "../metrics/log.js";
+import { DaemonMetrics } from "../metrics/prometheus.js";
+import { Notices } from "../util/notices.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
 
@@ -28,7 +32,12 @@ export interface Daemon {
   readonly listeners: UnixListener[];
   /** The inspector page's server (--inspect), or null. */
   readonly inspector: InspectServer | null;
-  shutdown(): Promise<void>;
+  /** The metrics listener (--metrics), if any. */
+  readonly metrics: MetricsServer | null;
+  /** SIGHUP: reopen the trace file and the structured log. */
+  reopenLogs(): void;
+  /** `why`: what asked for it (a signal's name), for the log. */
+  shutdown(why?: string): Promise<void>;
 }
 
 export interface StartOptions {
@@ -88,8 +97,18 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     tracer.line(line);
     sink(line);
   };
-  const hypervisor = chooseHypervisor(opts, log);
+  const notices = new Notices();
+  const jsonLog = opts.logFile ? new JsonLog(opts.logFile, opts.logLevel) : null;
+  jsonLog?.attach(notices);
+  let hypervisor: Hypervisor;
+  try {
+    hypervisor = chooseHypervisor(opts, log);
+  } catch (e) {
+    jsonLog?.close();
+    throw e;
+  }
   const xenstored: Xenstored = new Xenstored({
+    notices,
     hypervisor,
     quotas: opts.quotas,
     privDomid: opts.privDomid,
@@ -110,14 +129,17 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   // may be acknowledged; what was is durable, and a restart carries on from it.
   const fatal = (e: Error): never => {
     announce(`the journal in ${opts.stateDir} failed (${e.message}): stopping`);
+    notices.emit("error", "journal-failed", { dir: opts.stateDir, error: e.message });
     process.exit(1);
   };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
+  const metrics = opts.metrics ? new MetricsServer(opts.metrics, new DaemonMetrics(xenstored), log) : null;
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
   let inspector: InspectServer | null = null;
+  let metricsAt: string | null = null;
   try {
     // A running daemon's socket says so before its state directory does.
     if (!inherited && (await socketAnswers(opts.socketPath))) throw new Error(`${opts.socketPath} is in use: another xenstored is running`);
@@ -125,8 +147,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       durable = DurableState.open(xenstored, { dir: opts.stateDir, mode: opts.durability, log, onFatal: (e) => fatal(e) });
       stateLock = lockStateDir(opts.stateDir);
       const r = durable.recover();
-      for (const why of r.damage) announce(`state: ${why}`);
-      if (r.recovered) announce(`recovered revision ${r.revision} from ${opts.stateDir} (${r.replayed} commits replayed, ${r.ms.toFixed(0)} ms)`);
+      for (const why of r.damage) {
+        announce(`state: ${why}`);
+        notices.emit("warn", "recovery-damage", { dir: opts.stateDir, detail: why });
+      }
+      if (r.recovered) {
+        announce(`recovered revision ${r.revision} from ${opts.stateDir} (${r.replayed} commits replayed, ${r.ms.toFixed(0)} ms)`);
+        notices.emit("info", "recovery", { dir: opts.stateDir, revision: r.revision, replayed: r.replayed, ms: Math.round(r.ms) });
+      }
     }
     if (!opts.noDomainInit) {
       const failed = xenstored.attachLocalRing(durable?.localRingRecovered ?? false);
@@ -138,7 +166,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       // Loaded only when asked for: the HTTP stack costs a daemon without it start-up time.
       const { InspectServer } = await import("../inspect/server.js");
       inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
-      announce(`inspector on ${describeAddress(inspector.address)}`);
+      announce(`inspector on ${inspectorAt(inspector.address)}`);
     }
     if (inherited) {
       const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
@@ -155,8 +183,17 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       for (const l of listeners) await l.listen();
     }
     await durable?.start();
+    if (metrics) {
+      const where = await metrics.listen().catch((e: Error) => {
+        throw new Error(`--metrics ${describeAddress(opts.metrics!)}: ${e.message}`);
+      });
+      metricsAt = describeAddress(where);
+      announce(`metrics on ${metricsAt}`);
+    }
   } catch (e) {
     await inspector?.close();
+    await metrics?.close();
+    jsonLog?.close();
     await Promise.all(listeners.map((l) => l.close()));
     hypervisor.rings?.close();
     if (stateLock !== null) closeSync(stateLock);
@@ -166,13 +203,27 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   pidFile?.write();
   log(`ready: ${inherited ? "sockets from systemd" : `socket ${opts.socketPath}`}`);
   announce(hypervisor.description);
+  notices.emit("info", "daemon-start", {
+    pid: process.pid,
+    socket: inherited ? null : opts.socketPath,
+    durability: opts.durability,
+    hypervisor: hypervisor.description,
+    metrics: metricsAt,
+  });
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
     listeners,
     inspector,
-    shutdown() {
+    metrics,
+    reopenLogs() {
+      xenstored.services.control.logOn();
+      jsonLog?.reopen();
+    },
+    shutdown(why) {
       stopping ??= (async () => {
+        notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
+        await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;
         // nothing more is processed.
@@ -187,6 +238,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         hypervisor.rings?.close();
         if (stateLock !== null) closeSync(stateLock);
         await tracer.end();
+        jsonLog?.close();
       })();
       return stopping;
     },
@@ -225,8 +277,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   let stop: () => void = () => {
     stopRequested = true;
   };
+  let signal = "SIGTERM";
   process.once("SIGTERM", () => stop());
-  process.once("SIGINT", () => stop());
+  process.once("SIGINT", () => {
+    signal = "SIGINT";
+    stop();
+  });
   let daemon: Daemon;
   try {
     const inherited = takeListenFds(process.env);
@@ -250,9 +306,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     stop = (): void => {
       notifier.stopping();
-      void daemon.shutdown().then(() => resolve(0));
+      void daemon.shutdown(signal).then(() => resolve(0));
     };
     if (stopRequested) stop();
-    process.on("SIGHUP", () => daemon.xenstored.services.control.logOn());
+    process.on("SIGHUP", () => daemon.reopenLogs());
   });
 }

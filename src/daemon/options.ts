@@ -7,7 +7,10 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REL_PATH_MAX } from "../protocol/messages.js";
 import { parseInspectAddress, type InspectAddress } from "../inspect/address.js";
+import { isLogLevel } from "../metrics/log.js";
+import { MetricsAddressError, parseMetricsAddress, type MetricsAddress } from "../metrics/http.js";
 import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
+import type { NoticeLevel } from "../util/notices.js";
 import { parseCount } from "../util/cparse.js";
 
 export interface DaemonOptions {
@@ -37,6 +40,11 @@ export interface DaemonOptions {
   stateDir: string;
   /** Serve the read-only inspector page here (--inspect); null: off. */
   inspect: InspectAddress | null;
+  /** Serve Prometheus metrics here (off: null). */
+  metrics: MetricsAddress | null;
+  /** The structured (JSON lines) log: a path, "-" for stderr, or null (off). */
+  logFile: string | null;
+  logLevel: NoticeLevel;
 }
 
 export interface UnitRequest {
@@ -111,6 +119,15 @@ tsxenstored options:
                           domains, live feed, history) on <addr>: a Unix
                           socket path (with a "/") or HOST:PORT with HOST
                           127.0.0.1, ::1 or localhost only (off by default)
+      --metrics <addr>    serve Prometheus metrics (HTTP GET /metrics) on a
+                          Unix socket (a path containing /) or on loopback
+                          (127.0.0.1:PORT, [::1]:PORT, localhost:PORT); off by
+                          default
+      --log-file <file>   a structured log, one JSON line per notable event
+                          (domains introduced and released, quota hits,
+                          connections cut off, start, stop, recovery); - for
+                          stderr; reopened on SIGHUP
+      --log-level <level> error, warn, info (default) or debug
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -189,6 +206,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "state-dir": { type: "string" },
         inspect: { type: "string" },
         "print-units": { type: "boolean" },
+        metrics: { type: "string" },
+        "log-file": { type: "string" },
+        "log-level": { type: "string" },
         prefix: { type: "string" },
       },
     });
@@ -232,6 +252,17 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     if (typeof a === "string") throw new UsageError(`--inspect: ${a}`);
     inspect = a;
   }
+  let metrics: MetricsAddress | null = null;
+  try {
+    if (v.metrics !== undefined) metrics = parseMetricsAddress(v.metrics);
+  } catch (e) {
+    if (e instanceof MetricsAddressError) throw new UsageError(e.message);
+    throw e;
+  }
+  const logLevel = v["log-level"] ?? "info";
+  if (!isLogLevel(logLevel)) throw new UsageError(`unknown log level "${logLevel}" (error, warn, info or debug)`);
+  if (v["log-level"] !== undefined && v["log-file"] === undefined) throw new UsageError("--log-level goes with --log-file");
+  const logFile = v["log-file"] === undefined ? null : v["log-file"] === "-" ? "-" : resolve(v["log-file"]);
   return {
     foreground: v["no-fork"] ?? false,
     pidFile: v["pid-file"] !== undefined ? resolve(v["pid-file"]) : null,
@@ -254,5 +285,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     durability,
     stateDir: resolve(v["state-dir"] ?? (emulate ? `${emulate}/state` : `${rundir}/state`)),
     inspect,
+    metrics,
+    logFile,
+    logLevel,
   };
 }

@@ -14,6 +14,7 @@ import type { Perms } from "../store/perms.js";
 import type { CommitMeta, Store } from "../store/store.js";
 import { TreeEditor } from "../store/tree.js";
 import { walkTree } from "../store/walk.js";
+import { Notices } from "../util/notices.js";
 import type { Watcher, WatchEvents } from "../watches/events.js";
 import type { DomainRegistry } from "./domains.js";
 import type { GuestRings } from "./rings.js";
@@ -32,6 +33,8 @@ export interface LifecycleOptions {
   /** The domains' rings, where there are any (Xen or the emulated host). */
   rings?: GuestRings | null;
   log?: (line: string) => void;
+  /** Domains introduced, shut down and released are reported here. */
+  notices?: Notices;
 }
 
 /** Commits the daemon makes itself when a domain dies. */
@@ -41,6 +44,7 @@ export class DomainLifecycle {
   private readonly keepOrphans: boolean;
   readonly rings: GuestRings | null;
   private readonly log: (line: string) => void;
+  private readonly notices: Notices;
 
   constructor(
     private readonly store: Store,
@@ -52,6 +56,7 @@ export class DomainLifecycle {
     this.keepOrphans = opts.keepOrphans ?? false;
     this.rings = opts.rings ?? null;
     this.log = opts.log ?? (() => {});
+    this.notices = opts.notices ?? new Notices();
   }
 
   /** Serve the host's own domain's ring (dom0's kernel, cx dom0_init); `resume` after a restart. */
@@ -77,7 +82,7 @@ export class DomainLifecycle {
       const failed = rings.attach(d.domid, d.mfn, d.port, d.features, true);
       if (failed) {
         this.log(`domain ${d.domid}: its ring cannot be served again (${failed.message}): released`);
-        this.release(d.domid, DEATH(d.domid));
+        this.release(d.domid, DEATH(d.domid), "unrecoverable");
       } else done.push(d.domid);
     }
     return done;
@@ -87,6 +92,7 @@ export class DomainLifecycle {
   introduce(domid: number, mfn: string, port: number, meta: CommitMeta): void {
     const { domains, rings } = this;
     const known = domains.introduced(domid);
+    const knownPort = known?.port;
     if (!known && !domains.hypervisor.domainExists(domid)) throw new XsError("EINVAL");
     // cx domain_conn_reset: the domain starts afresh (a new ring starts empty).
     const rebind = rings?.has(domid) ?? false;
@@ -102,6 +108,8 @@ export class DomainLifecycle {
     if (rebind) rings!.reset(domid);
     else if (!rings) this.connections.reset(domid);
     if (!known && domid !== domains.masterDomid) this.events.fireSpecial("@introduceDomain", domid);
+    if (!known) this.notices.emit("info", "domain-introduced", { domid, mfn, port, conn: meta.conn });
+    else if (knownPort !== port) this.notices.emit("info", "domain-rebound", { domid, port, conn: meta.conn });
   }
 
   /**
@@ -116,16 +124,17 @@ export class DomainLifecycle {
       const state = domains.hypervisor.domainState(d.domid);
       if (state === null || state.dying) {
         this.log(`domain ${d.domid} ${state ? "is dying" : "is gone"}: released`);
-        this.release(d.domid, DEATH(d.domid));
+        this.release(d.domid, DEATH(d.domid), state ? "dying" : "gone");
       } else if (state.shutdown && !d.shutdown) {
         this.store.commit({ effects: [{ kind: "shutdown", domid: d.domid, shutdown: true }] }, DEATH(d.domid));
+        this.notices.emit("info", "domain-shutdown", { domid: d.domid });
         this.events.fireSpecial("@releaseDomain", d.domid);
       }
     }
   }
 
-  /** RELEASE, or the domain died. */
-  release(domid: number, meta: CommitMeta): void {
+  /** RELEASE (`why` "release"), or the domain died ("dying", "gone"), or could not be served again after a restart. */
+  release(domid: number, meta: CommitMeta, why = "release"): void {
     const { store, domains } = this;
     const heir = domains.privDomid;
     this.connections.close(domid);
@@ -144,8 +153,11 @@ export class DomainLifecycle {
     if (store.referencing(domid) > 0) editor.mapPerms((p) => p.ignoring(domid));
     const specials = new Map<string, Perms>();
     for (const [name, perms] of store.specials) specials.set(name, perms.withoutDomain(domid, heir));
+    // The nodes it owned (removed, or handed to the control domain with -K).
+    const nodes = store.ownedBy(domid);
     store.commit({ editor, specials, effects: [{ kind: "release", domid }] }, meta);
     this.events.fireSpecial("@releaseDomain", domid);
+    this.notices.emit("info", "domain-released", { domid, reason: why, nodes, conn: meta.conn });
   }
 }
 

@@ -8,6 +8,14 @@ import type { RingHost } from "../hypervisor/hypervisor.js";
 import type { RingPage } from "../transport/ring/page.js";
 import { DomainRing } from "../transport/ring/ring-transport.js";
 import type { Endpoint } from "../transport/transport.js";
+import type { Notices } from "../util/notices.js";
+
+export interface GuestRingsOptions {
+  /** Rings that stop being served are reported here. */
+  notices?: Notices;
+  /** A response ring was found full (a stall). */
+  onFull?: () => void;
+}
 
 export class GuestRings {
   private readonly rings = new Map<number, DomainRing>();
@@ -16,6 +24,7 @@ export class GuestRings {
     private readonly host: RingHost,
     private readonly endpoint: Endpoint,
     private readonly log: (line: string) => void,
+    private readonly opts: GuestRingsOptions = {},
   ) {}
 
   has(domid: number): boolean {
@@ -52,7 +61,7 @@ export class GuestRings {
   }
 
   private serve(domid: number, page: RingPage, port: number, features: number, resume: boolean): Error | null {
-    const ring = new DomainRing(domid, page, this.endpoint, { features, log: this.log });
+    const ring = new DomainRing(domid, page, this.endpoint, { features, log: this.log, notices: this.opts.notices, onFull: this.opts.onFull });
     const bound = this.host.bind(domid, port, () => ring.onEvent());
     if (bound instanceof Error) {
       page.release();

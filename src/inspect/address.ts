@@ -1,37 +1,22 @@
 /**
- * Where the inspector listens (`--inspect ADDR`): a Unix socket path (ADDR
- * contains "/"), or HOST:PORT with HOST a loopback address only
- * (127.0.0.1, ::1 or [::1], localhost). The page shows the whole store, so
- * it is never offered beyond this host.
+ * Where the inspector listens (`--inspect ADDR`): a Unix socket path or a
+ * loopback HOST:PORT (src/util/loopback-address.ts).
  */
-import { resolve } from "node:path";
+import { isAddress, parseLoopbackAddress, type LoopbackAddress } from "../util/loopback-address.js";
 
-export type InspectAddress =
-  | { readonly kind: "unix"; readonly path: string }
-  | { readonly kind: "tcp"; readonly host: "127.0.0.1" | "::1"; readonly port: number };
-
-const LOOPBACK: Record<string, "127.0.0.1" | "::1"> = {
-  "127.0.0.1": "127.0.0.1",
-  localhost: "127.0.0.1",
-  "::1": "::1",
-  "[::1]": "::1",
-};
+export type InspectAddress = LoopbackAddress;
+export { describeAddress } from "../util/loopback-address.js";
 
 /** Parse ADDR; a string says why it is not acceptable. */
 export function parseInspectAddress(addr: string): InspectAddress | string {
-  if (addr.includes("/")) return { kind: "unix", path: resolve(addr) };
-  const colon = addr.lastIndexOf(":");
-  if (colon < 0) return `"${addr}" is neither a socket path (with a "/") nor HOST:PORT`;
-  const host = addr.slice(0, colon);
-  const port = addr.slice(colon + 1);
-  const loopback = LOOPBACK[host];
-  if (!loopback) return `"${host}" is not a loopback address: the inspector listens only on 127.0.0.1, ::1, localhost or a Unix socket`;
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) return `"${port}" is not a port (0 to 65535; 0 picks a free one)`;
-  return { kind: "tcp", host: loopback, port: Number(port) };
-}
-
-/** How the address is shown: a URL for TCP, the socket path otherwise. */
-export function describeAddress(a: InspectAddress): string {
-  if (a.kind === "unix") return `unix:${a.path}`;
-  return `http://${a.host === "::1" ? "[::1]" : a.host}:${a.port}/`;
+  const a = parseLoopbackAddress(addr);
+  if (isAddress(a)) return a;
+  switch (a.kind) {
+    case "not-host-port":
+      return `"${addr}" is neither a socket path (with a "/") nor HOST:PORT`;
+    case "not-loopback":
+      return `"${addr.slice(0, addr.lastIndexOf(":"))}" is not a loopback address: the inspector listens only on 127.0.0.1, ::1, localhost or a Unix socket`;
+    case "bad-port":
+      return `"${a.port}" is not a port (0 to 65535; 0 picks a free one)`;
+  }
 }

@@ -30,6 +30,8 @@ export class Connection {
   readonly transactions = new Map<number, Transaction>();
   private nextTransactionId = 1;
   readonly output = new OutputQueue();
+  /** Requests processed (CONTROL stats: requests per second by domain). */
+  requests = 0;
   /** The transport took less than offered: the rest waits here until it drains. */
   private full = false;
   closed = false;

@@ -9,7 +9,7 @@
  * rest waits for its next turn, after every other connection with input
  * has had one, so one flooding client delays only itself.
  */
-import { HEADER_SIZE, Op, PAYLOAD_MAX, XsError, opName, type Packet } from "../protocol/messages.js";
+import { HEADER_SIZE, Op, PAYLOAD_MAX, XsError, opName, type Packet, type XsErrno } from "../protocol/messages.js";
 import { OversizePacketError, PacketParser } from "../protocol/parser.js";
 import { encode } from "../protocol/serializer.js";
 import { absolutize } from "../store/path.js";
@@ -148,6 +148,7 @@ export class Pipeline {
       // cx: a client announcing more than 4096 bytes is dropped (only it),
       // after carrying out the requests it sent before that header.
       this.svc.log(`connection ${conn.seq}: ${e.message}; closing it`);
+      this.svc.notices.emit("warn", "connection-closed", { conn: conn.seq, kind: conn.kind, domid: conn.domid, reason: "oversize-packet", detail: e.message });
       packets = e.parsed;
       st.closing = true;
     }
@@ -205,7 +206,9 @@ export class Pipeline {
     if (this.overMemory(conn.domid, 0)) {
       if (!this.stalled.has(conn)) {
         this.stalled.add(conn);
+        this.svc.stats.memoryStalls++;
         this.svc.log(`Domain ${conn.domid} exceeds hard memory quota, Xenstore interface to domain stalled`);
+        this.quotaHit(conn.domid, "stalled");
       }
       return true;
     }
@@ -227,12 +230,19 @@ export class Pipeline {
       if (used >= soft && last === undefined) {
         this.softReported.set(domid, Date.now());
         log(`Domain ${domid} exceeds soft memory quota`);
+        this.svc.notices.emit("warn", "quota-hit", { domid, quota: "memory", kind: "soft", limit: soft, used, action: "warned" });
       } else if (used < soft && last !== undefined && Date.now() - last >= 10_000) {
         this.softReported.delete(domid);
         log(`Domain ${domid} below soft memory quota again`);
       }
     }
     return hard !== 0 && used >= hard;
+  }
+
+  /** A domain reached its hard memory quota; `action`: what it cost the domain. */
+  private quotaHit(domid: number, action: string): void {
+    const { notices, quotas, memory } = this.svc;
+    if (notices.heard) notices.emit("warn", "quota-hit", { domid, quota: "memory", kind: "hard", limit: quotas.limit("memory", domid), used: memory.of(domid), action });
   }
 
   /** Process queued requests while the client keeps up, for one turn; then flush output. */
@@ -302,10 +312,14 @@ export class Pipeline {
   /** Handle one request: reply first, then the events it caused. */
   process(conn: Connection, packet: Packet, decoded: DecodedRequest | null = decode(packet)): void {
     const { svc } = this;
+    const { counters } = svc;
+    const started = counters.sample() ? performance.now() : 0;
     svc.stats.requests++;
+    conn.requests++;
     this.trace?.(conn, "IN", packet);
     let type: number = packet.type;
     let payload: Buffer;
+    let errno: XsErrno | null = null;
     try {
       payload = dispatch(svc, conn, packet, decoded);
       if (payload.length > PAYLOAD_MAX) throw new XsError("E2BIG");
@@ -314,16 +328,25 @@ export class Pipeline {
       if (!(e instanceof XsError)) {
         // A handler bug must never take the daemon down: answer EIO (as ox).
         svc.log(`internal error handling ${opName(packet.type)}: ${(e as Error).stack ?? e}`);
+        svc.notices.emit("error", "internal-error", { conn: conn.seq, domid: conn.domid, op: opName(packet.type), error: String((e as Error).stack ?? e) });
       }
       type = Op.ERROR;
-      payload = Buffer.from(`${e instanceof XsError ? e.errno : "EIO"}\0`, "latin1");
+      errno = e instanceof XsError ? e.errno : "EIO";
+      payload = Buffer.from(`${errno}\0`, "latin1");
     }
-    if (!svc.connections.has(conn)) return; // released itself
+    if (!svc.connections.has(conn)) {
+      counters.count(packet.type, errno);
+      return; // released itself
+    }
     // A larger reply to a domain over its memory quota is refused (cx send_reply).
     if (!conn.privileged && payload.length > SMALL_REPLY && this.overMemory(conn.domid, HEADER_SIZE + payload.length)) {
       type = Op.ERROR;
+      errno = "ENOMEM";
       payload = ENOMEM_REPLY;
+      this.quotaHit(conn.domid, "reply-refused");
     }
+    counters.count(packet.type, errno);
+    if (started) counters.time(packet.type, performance.now() - started);
     conn.queueReply(type, packet.reqId, packet.txId, payload);
     this.dirty.add(conn);
     this.trace?.(conn, "OUT", { type, reqId: packet.reqId, txId: packet.txId, payload });
@@ -346,7 +369,12 @@ export class Pipeline {
       if (!svc.connections.has(owner)) continue;
       const deadline = this.eventTimeoutMs && !owner.privileged ? now + this.eventTimeoutMs : 0;
       // An event that would take a domain over its memory quota is dropped (cx send_event).
-      if ((!owner.privileged && this.overMemory(owner.domid, HEADER_SIZE + ev.key.length + 1)) || !owner.queueEvent(ev.key, ev.special, deadline)) {
+      if (!owner.privileged && this.overMemory(owner.domid, HEADER_SIZE + ev.key.length + 1)) {
+        svc.stats.eventsDropped++;
+        this.quotaHit(owner.domid, "event-dropped");
+        continue;
+      }
+      if (!owner.queueEvent(ev.key, ev.special, deadline)) {
         svc.stats.eventsDropped++;
         continue;
       }
@@ -375,6 +403,13 @@ export class Pipeline {
           `connection ${c.seq} (${c.kind} of domain ${c.domid}) closed: ${c.output.packets} replies and events (${c.output.bytes} bytes) not read`,
         );
         stats.cutOff++;
+        this.svc.notices.emit("warn", "connection-closed", {
+          conn: c.seq,
+          kind: c.kind,
+          domid: c.domid,
+          reason: "output-overflow",
+          detail: `${c.output.packets} replies and events (${c.output.bytes} bytes) not read`,
+        });
         connections.disconnect(c, "overrun");
       }
     }

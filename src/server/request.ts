@@ -3,7 +3,7 @@
  * view the request runs against (the transaction's overlay or the committed
  * tree). Also the checks every node op shares, written once.
  */
-import { XsError, type Packet, type XsErrno } from "../protocol/messages.js";
+import { opName, XsError, type Packet, type XsErrno } from "../protocol/messages.js";
 import type { Node } from "../store/node.js";
 import { absolutize, isValidNodePath, parentOf } from "../store/path.js";
 import { permFor, type Principal } from "../store/perms.js";
@@ -57,12 +57,22 @@ export function nodePath(req: Request, raw: string | null): string {
 
 /** Has an unprivileged caller reached quota `name` with `value`? Quotas never bind privileged callers. */
 export function quotaReached(req: Request, name: QuotaName, value: number): boolean {
-  return !req.principal.privileged && req.svc.quotas.reached(name, req.conn.domid, value);
+  const hit = !req.principal.privileged && req.svc.quotas.reached(name, req.conn.domid, value);
+  if (hit) quotaHit(req, name, req.conn.domid);
+  return hit;
 }
 
 /** Is `value` beyond quota `name` for an unprivileged caller? */
 export function quotaExceeded(req: Request, name: QuotaName, value: number): boolean {
-  return !req.principal.privileged && req.svc.quotas.exceeded(name, req.conn.domid, value);
+  const hit = !req.principal.privileged && req.svc.quotas.exceeded(name, req.conn.domid, value);
+  if (hit) quotaHit(req, name, req.conn.domid);
+  return hit;
+}
+
+/** Tell the log and the metrics that a request was refused for `domid`'s quota `name`. */
+export function quotaHit(req: Request, name: QuotaName, domid: number): void {
+  const { notices, quotas } = req.svc;
+  if (notices.heard) notices.emit("warn", "quota-hit", { domid, quota: name, kind: "hard", limit: quotas.limit(name, domid), action: "refused", op: opName(req.packet.type) });
 }
 
 /**
@@ -74,7 +84,9 @@ export function overMemoryQuota(req: Request, owner: number, delta: number): boo
   const { principal, svc } = req;
   if (principal.privileged || svc.domains.isPrivileged(owner)) return false;
   const hard = svc.quotas.limit("memory", owner);
-  return hard !== 0 && svc.memory.of(owner) + delta >= hard;
+  const hit = hard !== 0 && svc.memory.of(owner) + delta >= hard;
+  if (hit) quotaHit(req, "memory", owner);
+  return hit;
 }
 
 export function pathMax(req: Request): number {

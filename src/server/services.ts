@@ -11,9 +11,11 @@ import type { Store } from "../store/store.js";
 import type { ContentionManager } from "../transactions/contention.js";
 import type { Transaction } from "../transactions/transaction.js";
 import type { WatchEvents } from "../watches/events.js";
+import type { Notices } from "../util/notices.js";
 import type { WatchRegistry } from "../watches/registry.js";
 import type { Connection } from "./connection.js";
 import type { Connections } from "./connections.js";
+import type { RequestCounters } from "./counters.js";
 
 /** Daemon-level actions CONTROL can trigger (trace file handling). */
 export interface ControlHooks {
@@ -26,6 +28,8 @@ export interface ControlHooks {
 
 /** Counters for CONTROL, logs and benchmarks. */
 export interface Stats {
+  /** When the daemon started (ms since the epoch). */
+  readonly started: number;
   requests: number;
   /** Watch events queued for delivery. */
   events: number;
@@ -33,8 +37,14 @@ export interface Stats {
   eventsDropped: number;
   commits: number;
   conflicts: number;
+  /** EAGAIN at TRANSACTION_END, by the committing connection's domain (forgotten when the domain goes). */
+  conflictsByDomain: Map<number, number>;
   /** Connections closed because their unread output passed the bound. */
   cutOff: number;
+  /** Times a guest's response ring was found full (the guest not reading its replies and events). */
+  ringFull: number;
+  /** Times a domain stopped being served because it reached its hard memory quota. */
+  memoryStalls: number;
 }
 
 export interface Services {
@@ -51,6 +61,10 @@ export interface Services {
   readonly connections: Connections;
   readonly contention: ContentionManager<Transaction, Connection>;
   readonly stats: Stats;
+  /** Requests by op and result, and their latency (when timed). */
+  readonly counters: RequestCounters;
+  /** Notable events (quota hits, connections cut off), for the structured log and the metrics. */
+  readonly notices: Notices;
   readonly control: ControlHooks;
   readonly log: (line: string) => void;
 }

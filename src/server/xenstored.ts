@@ -34,10 +34,12 @@ import {
 import { ContentionManager, type ContentionOptions } from "../transactions/contention.js";
 import { Transaction } from "../transactions/transaction.js";
 import type { Endpoint, Transport } from "../transport/transport.js";
+import { Notices } from "../util/notices.js";
 import { WatchEvents } from "../watches/events.js";
 import { WatchRegistry } from "../watches/registry.js";
 import type { Connection } from "./connection.js";
 import { Connections } from "./connections.js";
+import { RequestCounters } from "./counters.js";
 import { Pipeline, type TraceHook } from "./pipeline.js";
 import type { ControlHooks, Services, Stats } from "./services.js";
 
@@ -65,6 +67,8 @@ export interface XenstoredOptions {
   watchEventTimeout?: number;
   /** Unread output that gets a privileged client cut off. */
   outputLimit?: { bytes: number; packets: number };
+  /** Where notable events go (structured log, metrics); a fresh one if not given. */
+  notices?: Notices;
 }
 
 const NO_CONTROL: ControlHooks = {
@@ -89,13 +93,27 @@ export class Xenstored {
   readonly connections: Connections;
   readonly lifecycle: DomainLifecycle;
   readonly pipeline: Pipeline;
-  readonly stats: Stats = { requests: 0, events: 0, eventsDropped: 0, commits: 0, conflicts: 0, cutOff: 0 };
+  readonly stats: Stats = {
+    started: Date.now(),
+    requests: 0,
+    events: 0,
+    eventsDropped: 0,
+    commits: 0,
+    conflicts: 0,
+    conflictsByDomain: new Map(),
+    cutOff: 0,
+    ringFull: 0,
+    memoryStalls: 0,
+  };
+  readonly counters = new RequestCounters();
+  readonly notices: Notices;
   readonly services: Services;
   readonly endpoint: Endpoint;
   readonly log: (line: string) => void;
 
   constructor(opts: XenstoredOptions) {
     this.log = opts.log ?? (() => {});
+    const notices = (this.notices = opts.notices ?? new Notices());
     const quotas = (this.quotas = opts.quotas ?? new Quotas());
     const domains = (this.domains = new DomainRegistry(opts.hypervisor, {
       privDomid: opts.privDomid,
@@ -109,7 +127,10 @@ export class Xenstored {
       applyEffect: (e) => (e.kind === "quota" ? quotas.apply(e) : domains.apply(e)),
     });
     this.history = new History(this.store, opts.history);
-    this.store.onCommit(() => this.stats.commits++);
+    this.store.onCommit((r) => {
+      this.stats.commits++;
+      for (const e of r.effects) if (e.kind === "release") this.stats.conflictsByDomain.delete(e.domid);
+    });
     this.events = new WatchEvents(this.watches, this.store);
     const manageContention = opts.contention !== false;
     this.contention = new ContentionManager<Transaction, Connection>((c) => setImmediate(() => this.pipeline.wake(c)), opts.contention || undefined);
@@ -124,10 +145,14 @@ export class Xenstored {
       connect: (info, transport) => {
         const conn = connections.open(info.kind, info.domid, transport, info.readonly);
         this.pipeline.attach(conn);
+        notices.emit("debug", "connection-opened", { conn: conn.seq, kind: conn.kind, domid: conn.domid, readonly: conn.readonly });
         return {
           received: (chunk) => this.pipeline.receive(conn, chunk),
           drained: () => this.pipeline.drained(conn),
-          closed: () => connections.disconnect(conn),
+          closed: () => {
+            if (connections.has(conn)) notices.emit("debug", "connection-gone", { conn: conn.seq, kind: conn.kind, domid: conn.domid });
+            connections.disconnect(conn);
+          },
         };
       },
       log: this.log,
@@ -135,8 +160,9 @@ export class Xenstored {
     const ringHost = opts.hypervisor.rings;
     this.lifecycle = new DomainLifecycle(this.store, domains, this.events, this.connections, {
       keepOrphans: opts.keepOrphans,
-      rings: ringHost ? new GuestRings(ringHost, this.endpoint, this.log) : null,
+      rings: ringHost ? new GuestRings(ringHost, this.endpoint, this.log, { notices, onFull: () => this.stats.ringFull++ }) : null,
       log: this.log,
+      notices,
     });
     this.services = {
       store: this.store,
@@ -150,6 +176,8 @@ export class Xenstored {
       connections: this.connections,
       contention: this.contention,
       stats: this.stats,
+      counters: this.counters,
+      notices,
       control: opts.control ?? NO_CONTROL,
       log: this.log,
     };

@@ -9,6 +9,7 @@ import { atoi } from "../../util/cparse.js";
 import { fail, ok, str, type Request } from "../request.js";
 import { HISTORY_USAGE, historyCommand } from "./history.js";
 import { commitQuota } from "./quota.js";
+import { STATS_USAGE, statsCommand } from "./stats.js";
 
 interface Command {
   readonly pars: string;
@@ -169,6 +170,13 @@ const COMMANDS: Record<string, Command> = {
     // export writes a file: it refuses the read-only socket itself.
     modifies: false,
     run: historyCommand,
+  },
+  stats: {
+    pars: STATS_USAGE,
+    // Not in `help`, as history: the help text stays cx's.
+    unlisted: true,
+    modifies: false,
+    run: statsCommand,
   },
   help: {
     pars: "",

@@ -3,7 +3,7 @@ import type { NoArgs, OneArg } from "../../protocol/requests.js";
 import { commitTransaction } from "../../transactions/commit.js";
 import { Transaction } from "../../transactions/transaction.js";
 import { Match } from "../../watches/registry.js";
-import { fail, ok, quotaReached, str, type Request } from "../request.js";
+import { fail, ok, quotaHit, quotaReached, str, type Request } from "../request.js";
 
 export function transactionStart(req: Request, _args: NoArgs): Buffer {
   const { svc, conn, principal } = req;
@@ -28,13 +28,24 @@ export function transactionEnd(req: Request, arg: OneArg): Buffer {
     tx,
     store,
     {
-      nodeTooBig: (size) => quotas.reached("node-size", conn.domid, size),
-      tooManyNodes: (domid, count) => !domains.isPrivileged(domid) && quotas.reached("nodes", domid, count),
+      nodeTooBig: (size) => {
+        const hit = quotas.reached("node-size", conn.domid, size);
+        if (hit) quotaHit(req, "node-size", conn.domid);
+        return hit;
+      },
+      tooManyNodes: (domid, count) => {
+        const hit = !domains.isPrivileged(domid) && quotas.reached("nodes", domid, count);
+        if (hit) quotaHit(req, "nodes", domid);
+        return hit;
+      },
     },
     req.meta,
   );
   if (!outcome.ok) {
-    if (outcome.errno === "EAGAIN") svc.stats.conflicts++;
+    if (outcome.errno === "EAGAIN") {
+      svc.stats.conflicts++;
+      svc.stats.conflictsByDomain.set(conn.domid, (svc.stats.conflictsByDomain.get(conn.domid) ?? 0) + 1);
+    }
     if (outcome.hotPath !== null) svc.contention.conflicted(outcome.hotPath);
     fail(outcome.errno);
   }

@@ -29,6 +29,7 @@
  * (one longer than the ring) does the index move on regardless.
  */
 import type { CloseReason, Endpoint, Peer, Transport } from "../transport.js";
+import type { Notices } from "../../util/notices.js";
 import { Op } from "../../protocol/messages.js";
 import { PacketBoundaries } from "./boundaries.js";
 import { CONNECTED, Field, Queue, RECONNECT, RING_SIZE, RingError, type EventPort, type RingPage } from "./page.js";
@@ -37,6 +38,10 @@ export interface RingOptions {
   /** Server features to advertise (bits are only ever added, never cleared). */
   features: number;
   log?: (line: string) => void;
+  /** Where a ring that stops being served is reported (connection-closed). */
+  notices?: Notices;
+  /** The response ring was found full (the guest is not taking its replies): a stall. */
+  onFull?: () => void;
 }
 
 export class DomainRing implements Transport {
@@ -234,7 +239,10 @@ export class DomainRing implements Transport {
       }
       this.port?.notify();
     }
-    if (n < data.length) this.short = true;
+    if (n < data.length) {
+      if (!this.short) this.opts.onFull?.();
+      this.short = true;
+    }
     return n;
   }
 
@@ -265,6 +273,7 @@ export class DomainRing implements Transport {
   private fail(error: RingError, why: string): void {
     if (this.ignored !== null) return;
     this.opts.log?.(`domain ${this.domid}: ${why}; ring no longer served`);
+    this.opts.notices?.emit("warn", "connection-closed", { kind: "domain", domid: this.domid, reason: "bad-ring-indexes", detail: why });
     this.ignored = error;
     this.page.set(Field.Error, error);
     this.port?.notify();
