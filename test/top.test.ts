@@ -180,7 +180,7 @@ test("tsxs top --once and --once --json against a daemon in a known state", asyn
     connections: { socket: 3, domain: 0 },
     watches: 1,
     transactions: 0,
-    history: { oldest: 0, newest: 6, revisions: 6, bytes: 3569 },
+    history: { oldest: 0, newest: 6, revisions: 6, bytes: 3521 },
     quotas: quota,
     domains: [
       { domid: 0, introduced: true, privileged: true, nodes: 8, watches: 1, memory: 361, outstanding: 0, transactions: 0, conflicts: 1, requests: 11, quota: NONE },
