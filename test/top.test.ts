@@ -197,7 +197,7 @@ test("tsxs top --once and --once --json against a daemon in a known state", asyn
       "tsxenstored  revision 6  nodes 9  connections 3 (3 socket, 0 domain)  watches 1  transactions 0",
       // The --json run's request, and this run's two samples; its own are not in the rate.
       "requests 13 (0.0/s)  commits 6  conflicts 1  events 1 sent, 0 dropped  cut off 0  stalls 0 ring, 0 memory",
-      "history r0..r6 (6 commits, ~3.5 KiB)",
+      "history r0..r6 (6 commits, ~3.4 KiB)",
       "",
       "DOMID  NODES   WATCHES  MEMORY         OUTST  TX  EAGAIN  REQ/S",
       "    0  8/-     1/-      361 B/-            0   0       1    0.0",
