@@ -158,8 +158,11 @@ test("--log-level debug: connections opened and gone", async () => {
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-  // Whatever the test helper's own connections (it checks that the sockets answer), ours is the last.
-  const ours = events.filter((e) => e.event === "connection-opened").pop()!;
+  // The test helper's own connections (it checks that both sockets answer) may be accepted in either order
+  // relative to ours across the two listeners; on the read-write one, accepts keep their order, so ours is its last.
+  const opened = events.filter((e) => e.event === "connection-opened");
+  assert.ok(opened.some((e) => e.readonly === true), "the helper's socket_ro check is logged as read-only");
+  const ours = opened.filter((e) => e.readonly === false).pop()!;
   assert.deepEqual({ ...ours, time: "T", conn: "N" }, { level: "debug", time: "T", conn: "N", kind: "socket", domid: 0, readonly: false, event: "connection-opened" });
   assert.deepEqual(
     events.filter((e) => e.conn === ours.conn).map((e) => e.event),
