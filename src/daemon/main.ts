@@ -20,9 +20,8 @@ import { DurableState } from "../server/durable.js";
 import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
 import { lockStateDir } from "../system/statelock.js";
-import { describeAddress, MetricsServer } from "../metrics/http.js";
-import { JsonLog } from "../metrics/log.js";
-import { DaemonMetrics } from "../metrics/prometheus.js";
+import type { MetricsServer } from "../metrics/http.js";
+import { describeAddress } from "../util/loopback-address.js";
 import { Notices } from "../util/notices.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -98,7 +97,9 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     sink(line);
   };
   const notices = new Notices();
-  const jsonLog = opts.logFile ? new JsonLog(opts.logFile, opts.logLevel) : null;
+  // The JSON log, the metrics and the inspector are loaded only when asked
+  // for: their libraries cost a daemon without them ~18 MiB resident.
+  const jsonLog = opts.logFile ? new (await import("../metrics/log.js")).JsonLog(opts.logFile, opts.logLevel) : null;
   jsonLog?.attach(notices);
   let hypervisor: Hypervisor;
   try {
@@ -134,7 +135,9 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
-  const metrics = opts.metrics ? new MetricsServer(opts.metrics, new DaemonMetrics(xenstored), log) : null;
+  const metrics = opts.metrics
+    ? new (await import("../metrics/http.js")).MetricsServer(opts.metrics, new (await import("../metrics/prometheus.js")).DaemonMetrics(xenstored), log)
+    : null;
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
@@ -163,7 +166,6 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     durable?.reattachGuests();
     // Listening before the sockets accept, so a client that finds the daemon finds its inspector.
     if (opts.inspect) {
-      // Loaded only when asked for: the HTTP stack costs a daemon without it start-up time.
       const { InspectServer } = await import("../inspect/server.js");
       inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
       announce(`inspector on ${inspectorAt(inspector.address)}`);
@@ -185,9 +187,9 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     await durable?.start();
     if (metrics) {
       const where = await metrics.listen().catch((e: Error) => {
-        throw new Error(`--metrics ${describeAddress(opts.metrics!)}: ${e.message}`);
+        throw new Error(`--metrics ${describeAddress(opts.metrics!, "/metrics")}: ${e.message}`);
       });
-      metricsAt = describeAddress(where);
+      metricsAt = describeAddress(where, "/metrics");
       announce(`metrics on ${metricsAt}`);
     }
   } catch (e) {

@@ -7,10 +7,9 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { REL_PATH_MAX } from "../protocol/messages.js";
 import { parseInspectAddress, type InspectAddress } from "../inspect/address.js";
-import { isLogLevel } from "../metrics/log.js";
-import { MetricsAddressError, parseMetricsAddress, type MetricsAddress } from "../metrics/http.js";
+import { MetricsAddressError, parseMetricsAddress, type MetricsAddress } from "../metrics/address.js";
 import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
-import type { NoticeLevel } from "../util/notices.js";
+import { isLogLevel, type NoticeLevel } from "../util/notices.js";
 import { parseCount } from "../util/cparse.js";
 
 export interface DaemonOptions {

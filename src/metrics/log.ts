@@ -15,11 +15,7 @@
 import { pino, type Logger } from "pino";
 import type { NoticeLevel, Notice, Notices } from "../util/notices.js";
 
-export const LOG_LEVELS: readonly NoticeLevel[] = ["error", "warn", "info", "debug"];
-
-export function isLogLevel(s: string): s is NoticeLevel {
-  return (LOG_LEVELS as readonly string[]).includes(s);
-}
+export { isLogLevel } from "../util/notices.js";
 
 /** Quota hits per domain and quota: one line per interval at most. */
 const QUOTA_LOG_INTERVAL_MS = 10_000;

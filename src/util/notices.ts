@@ -24,6 +24,10 @@ export type NoticeListener = (notice: Notice) => void;
 
 /** Severity order: a listener for `warn` hears `warn` and `error`. */
 export const NOTICE_LEVELS: readonly NoticeLevel[] = ["error", "warn", "info", "debug"];
+
+export function isLogLevel(s: string): s is NoticeLevel {
+  return (NOTICE_LEVELS as readonly string[]).includes(s);
+}
 const RANK: Readonly<Record<NoticeLevel, number>> = { error: 0, warn: 1, info: 2, debug: 3 };
 
 export class Notices {
