@@ -81,6 +81,16 @@ export async function openDaemon(name: string, io: Io): Promise<XenStoreClient |
   }
 }
 
+/** Connect as libxenstore does, or say where nothing answered (`tsxs: cannot reach xenstored at PATH: ...`) and return null. */
+export async function reachDaemon(io: Io = processIo()): Promise<XenStoreClient | null> {
+  try {
+    return await XenStoreClient.connect(defaultSocketPath());
+  } catch (e) {
+    io.stderr.write(`tsxs: cannot reach xenstored at ${defaultSocketPath()}: ${(e as Error).message}\n`);
+    return null;
+  }
+}
+
 /** A request in transaction `tx` (0: none) whose reply is NUL-separated strings. */
 export async function requestStrings(client: XenStoreClient, op: Op, args: readonly string[], tx = 0): Promise<string[]> {
   return splitStrings(await client.request(op, args, tx));

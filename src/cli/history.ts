@@ -23,7 +23,8 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync } from 
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { defaultSocketPath, XenStoreClient } from "../client/client.js";
+import type { XenStoreClient } from "../client/client.js";
+import { reachDaemon } from "./common.js";
 import { XsError } from "../protocol/messages.js";
 
 const USAGE = `Usage:
@@ -193,13 +194,8 @@ export async function runHistory(argv: readonly string[], out: (s: string) => vo
     process.stderr.write(`${e.message ? `tsxs: ${e.message}\n` : ""}${USAGE}`);
     return 2;
   }
-  let client: XenStoreClient;
-  try {
-    client = await XenStoreClient.connect(defaultSocketPath());
-  } catch (e) {
-    process.stderr.write(`tsxs: cannot reach xenstored at ${defaultSocketPath()}: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const client = await reachDaemon();
+  if (!client) return 1;
   try {
     out(p.sub === "export" ? await exportGit(client, p.options.git as string) : await query(client, p));
     return 0;

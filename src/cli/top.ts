@@ -17,7 +17,8 @@
  * Exit status: 0, 1 when the daemon cannot be reached or refuses, 2 for bad usage.
  */
 import { parseArgs } from "node:util";
-import { defaultSocketPath, XenStoreClient } from "../client/client.js";
+import type { XenStoreClient } from "../client/client.js";
+import { reachDaemon } from "./common.js";
 import { XsError } from "../protocol/messages.js";
 
 const USAGE = `Usage:
@@ -254,13 +255,8 @@ export async function runTop(argv: string[], out: NodeJS.WriteStream = process.s
     process.stderr.write(`${e.message ? `tsxs top: ${e.message}\n` : ""}${USAGE}`);
     return e.message ? 2 : 0;
   }
-  let client: XenStoreClient;
-  try {
-    client = await XenStoreClient.connect(defaultSocketPath());
-  } catch (e) {
-    process.stderr.write(`tsxs: cannot reach xenstored at ${defaultSocketPath()}: ${(e as Error).message}\n`);
-    return 1;
-  }
+  const client = await reachDaemon();
+  if (!client) return 1;
   try {
     if (opts.once && opts.json) {
       out.write(`${JSON.stringify((await sample(client)).stats, null, 2)}\n`);
