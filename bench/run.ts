@@ -11,7 +11,8 @@
  * on fresh tsxenstored daemons only; 11 the cost of --metrics, likewise), --keep (keep the
  * temporary directory), --out DIR (instead of docs/), --from FILE (only
  * redraw the report from a saved results.json), --no-pin (do not put the
- * daemon and the client on one CPU for the latency workloads).
+ * daemon and the client on one CPU for the latency workloads; workload 1
+ * then runs unpinned only).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -76,6 +77,7 @@ const FULL: Config = {
   scaleSeqOps: 8000,
   fanoutWatches: 1000,
   fanoutWrites: 1000,
+  testXenstoreUnpinnedRounds: 6,
   guestStorm: 1000,
   guestParallel: 8,
   hostileWell: 64,
@@ -111,6 +113,7 @@ const QUICK: Config = {
   scaleSeqOps: 4000,
   fanoutWatches: 1000,
   fanoutWrites: 50,
+  testXenstoreUnpinnedRounds: 1,
   guestStorm: 100,
   guestParallel: 8,
   hostileWell: 16,
@@ -226,36 +229,52 @@ class Suite {
     }
   }
 
+  /**
+   * Workload 1: cfg.rounds rounds with the daemon and test-xenstore on one
+   * CPU and, in the same rounds, cfg.testXenstoreUnpinnedRounds without
+   * pinning; which of the two goes first alternates, and the daemons' order
+   * rotates each round. With --no-pin, the first kind is unpinned too and
+   * there is no second.
+   */
   async testXenstore(d: Daemons): Promise<TestXenstore> {
-    const out: TestXenstore = { iterations: this.cfg.testXenstoreIterations, rounds: this.cfg.rounds, tests: [], runs: [] };
-    for (let r = 0; r < this.cfg.rounds; r++) {
-      for (const name of rotate(DAEMONS, r)) {
-        await this.attempt(`test-xenstore ${name}`, async () => {
-          const res = await this.onOneCpu([d[name]], () => this.lg.wrap(d[name], TEST_XENSTORE, ["-i", String(this.cfg.testXenstoreIterations)]));
-          const ns: Record<string, number> = {};
-          const failed: string[] = [];
-          for (const line of res.stdout.split("\n")) {
-            const m = /^(.+?)\s*:\s*(?:avg:\s*)?(\d+) ns/.exec(line);
-            if (m) {
-              ns[m[1]!.trim()] = Number(m[2]);
-              if (!out.tests.includes(m[1]!.trim())) out.tests.push(m[1]!.trim());
-            } else if (/failed/.test(line)) failed.push(line.trim());
-          }
-          if (res.status !== 0 && !failed.length) failed.push(`exit status ${res.status}`);
-          out.runs.push({
-            target: name,
-            round: r,
-            nsPerOp: ns,
-            failed,
-            seconds: num(res.json, "seconds"),
-            daemonCpuS: daemonCpuSeconds(res.json.daemon_cpu_ns),
-            clientCpuS: num(res.json, "client_cpu_s"),
-          });
-          log(`test-xenstore ${name}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
-        });
-      }
+    const rounds = this.cfg.rounds;
+    const unpinnedRounds = this.pinCpu === null ? 0 : (this.cfg.testXenstoreUnpinnedRounds ?? 0);
+    const out: TestXenstore = { iterations: this.cfg.testXenstoreIterations, rounds, unpinnedRounds, tests: [], runs: [] };
+    for (let r = 0; r < Math.max(rounds, unpinnedRounds); r++) {
+      const kinds = (r % 2 ? [false, true] : [true, false]).filter((pin) => r < (pin ? rounds : unpinnedRounds));
+      for (const pin of kinds)
+        for (const name of rotate(DAEMONS, r)) await this.testXenstoreOnce(d[name], name, r, pin && this.pinCpu !== null, out);
     }
     return out;
+  }
+
+  private async testXenstoreOnce(t: Target, name: DaemonName, r: number, pinned: boolean, out: TestXenstore): Promise<void> {
+    const how = pinned ? "" : " (unpinned)";
+    await this.attempt(`test-xenstore ${name}${how}`, async () => {
+      const wrap = () => this.lg.wrap(t, TEST_XENSTORE, ["-i", String(this.cfg.testXenstoreIterations)]);
+      const res = pinned ? await this.onOneCpu([t], wrap) : await wrap();
+      const ns: Record<string, number> = {};
+      const failed: string[] = [];
+      for (const line of res.stdout.split("\n")) {
+        const m = /^(.+?)\s*:\s*(?:avg:\s*)?(\d+) ns/.exec(line);
+        if (m) {
+          ns[m[1]!.trim()] = Number(m[2]);
+          if (!out.tests.includes(m[1]!.trim())) out.tests.push(m[1]!.trim());
+        } else if (/failed/.test(line)) failed.push(line.trim());
+      }
+      if (res.status !== 0 && !failed.length) failed.push(`exit status ${res.status}`);
+      out.runs.push({
+        target: name,
+        round: r,
+        pinned,
+        nsPerOp: ns,
+        failed,
+        seconds: num(res.json, "seconds"),
+        daemonCpuS: daemonCpuSeconds(res.json.daemon_cpu_ns),
+        clientCpuS: num(res.json, "client_cpu_s"),
+      });
+      log(`test-xenstore ${name}${how}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
+    });
   }
 
   seqRow(target: TargetName, op: string, j: Record<string, unknown>): SeqRow {

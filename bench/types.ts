@@ -3,7 +3,7 @@ import type { DaemonName, Machine, MachineLoad, TargetName } from "./lib.js";
 
 export interface Config {
   mode: "full" | "quick";
-  /** Rounds of workloads 1-3; each round rotates the daemons' order, and the median is reported. */
+  /** Rounds of workloads 1-3 (workload 1: pinned); each round rotates the daemons' order, and the median is reported. */
   rounds: number;
   testXenstoreIterations: number;
   seqOps: number;
@@ -32,6 +32,8 @@ export interface Config {
   hostileOps: number;
   /** Workload 10 (absent from results saved before it existed). */
   durability?: DurabilityConfig;
+  /** Workload 1: rounds of test-xenstore without pinning, beside the pinned ones (absent before they existed). */
+  testXenstoreUnpinnedRounds?: number;
 }
 
 /** Workload 10's sizes. */
@@ -56,6 +58,8 @@ export interface DurabilityConfig {
 export interface TestXenstoreRun {
   target: DaemonName;
   round: number;
+  /** Whether the daemon and test-xenstore shared one CPU (absent in results saved before unpinned runs existed: as the run's pinnedCpu says). */
+  pinned?: boolean;
   nsPerOp: Record<string, number>;
   failed: string[];
   seconds: number;
@@ -66,6 +70,8 @@ export interface TestXenstoreRun {
 export interface TestXenstore {
   iterations: number;
   rounds: number;
+  /** Rounds run without pinning (0 or absent: none). */
+  unpinnedRounds?: number;
   tests: string[];
   runs: TestXenstoreRun[];
 }
