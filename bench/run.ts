@@ -6,13 +6,13 @@
  * every workload against each in the same run, alternating the daemons, and
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
- * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
- * (comma-separated workloads 1-11, for development; 10 is crash durability,
- * on fresh tsxenstored daemons only; 11 the cost of --metrics, likewise), --keep (keep the
- * temporary directory), --out DIR (instead of docs/), --from FILE (only
- * redraw the report from a saved results.json), --no-pin (do not put the
- * daemon and the client on one CPU for the latency workloads; workload 1
- * then runs unpinned only).
+ * Options: --quick (smaller N, one round), --only LIST (comma-separated
+ * workloads 1-12, for development; 10 is crash durability, on fresh
+ * tsxenstored daemons only; 11 the cost of --metrics, likewise; 12 the boot
+ * storm on fresh daemons with no warm-up), --keep (keep the temporary directory),
+ * --out DIR (instead of docs/), --from FILE (only redraw the report from a
+ * saved results.json), --no-pin (do not put the daemon and the client on one
+ * CPU for the latency workloads; workload 1 then runs unpinned only).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -32,6 +32,7 @@ import {
   TEST_XENSTORE,
   describeMachine,
   log,
+  median,
   medianRows,
   memoryKiB,
   rotate,
@@ -54,7 +55,23 @@ import { Durability } from "./durability.js";
 import { MetricsOverhead } from "./metrics.js";
 import { writeReport } from "./report/index.js";
 import { emulationUnavailable } from "../test/helpers/emulated.js";
-import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow, GuestStormRow, HostilePhase, HostileRow, Latency } from "./types.js";
+import type {
+  Config,
+  FanoutRow,
+  ParRow,
+  Results,
+  ScaleDaemon,
+  SeqRow,
+  TestXenstore,
+  TxRow,
+  BootRow,
+  GuestStormRow,
+  HostilePhase,
+  HostileRow,
+  Latency,
+  ColdStartResults,
+  ColdStartRow,
+} from "./types.js";
 
 /** Where this suite's compiled modules are (bench/guests.ts runs as its own process). */
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +95,7 @@ const FULL: Config = {
   fanoutWatches: 1000,
   fanoutWrites: 1000,
   testXenstoreUnpinnedRounds: 6,
+  coldStart: { guests: [300, 1000], rounds: 3, repeatBelowS: 20 },
   guestStorm: 1000,
   guestParallel: 8,
   hostileWell: 64,
@@ -114,6 +132,7 @@ const QUICK: Config = {
   fanoutWatches: 1000,
   fanoutWrites: 50,
   testXenstoreUnpinnedRounds: 1,
+  coldStart: { guests: [50, 100], rounds: 1, repeatBelowS: 20 },
   guestStorm: 100,
   guestParallel: 8,
   hostileWell: 16,
@@ -149,15 +168,17 @@ function build(tmp: string): { xsload: string; echo: string; shim: string } {
 
 type Daemons = Record<DaemonName, Target>;
 
+/** One daemon, fresh, in its own directory `dir` (made here). */
+function startDaemon(name: DaemonName, dir: string, shim: string): Promise<Target> {
+  mkdirSync(dir, { recursive: true });
+  return name === "tsxenstored" ? startTsxenstored(dir) : startPeer(name, dir, shim);
+}
+
 async function startDaemons(tmp: string, tag: string, shim: string): Promise<Daemons> {
-  const dir = (n: string): string => {
-    const d = join(tmp, `${n}${tag}`);
-    mkdirSync(d, { recursive: true });
-    return d;
-  };
-  const ts = await startTsxenstored(dir("ts"));
-  const cx = await startPeer("cxenstored", dir("cx"), shim);
-  const ox = await startPeer("oxenstored", dir("ox"), shim);
+  const dir = (n: string): string => join(tmp, `${n}${tag}`);
+  const ts = await startDaemon("tsxenstored", dir("ts"), shim);
+  const cx = await startDaemon("cxenstored", dir("cx"), shim);
+  const ox = await startDaemon("oxenstored", dir("ox"), shim);
   log(`daemons: tsxenstored pid ${ts.pid}, cxenstored pid ${cx.pid}, oxenstored pid ${ox.pid}`);
   return { tsxenstored: ts, cxenstored: cx, oxenstored: ox };
 }
@@ -582,6 +603,79 @@ class Suite {
     }
     return [...out.values()];
   }
+
+  /** Stop a daemon started within a measured workload, counting its CPU time as the benchmark's (see LoadMeter.ended). */
+  private async stopCounted(t: Target, meter: LoadMeter): Promise<void> {
+    // tsxenstored is this process's child: reaped, its CPU time counts already.
+    if (t.name !== "tsxenstored") {
+      try {
+        meter.ended(cpuSeconds(t.pid));
+      } catch {
+        // exited already
+      }
+    }
+    await t.stop();
+  }
+
+  /**
+   * Workload 12: the boot storm of workload 5 (`xsload boot CONNS 1 N`)
+   * against a daemon started just before, with no warm-up at all, a fresh one
+   * for every measurement: each size on each daemon cfg.coldStart.rounds
+   * times, the daemons' order rotated; the median is reported. A daemon whose
+   * boot of N took longer than repeatBelowS is not measured at N again.
+   */
+  async coldStart(tmp: string, shim: string, meter: LoadMeter): Promise<ColdStartResults> {
+    const cc = this.cfg.coldStart!;
+    const conns = this.cfg.toolstackConns;
+    const samples = new Map<string, ColdStartRow[]>();
+    for (let r = 0; r < cc.rounds; r++)
+      for (let i = 0; i < cc.guests.length; i++) {
+        const n = cc.guests[i]!;
+        for (const name of rotate(DAEMONS, r + i)) {
+          const key = `${name}/${n}`;
+          const prev = samples.get(key) ?? [];
+          const slow = prev.find((x) => x.bootS > cc.repeatBelowS);
+          if (slow) {
+            log(`cold start ${n} ${name}: not repeated (its boot took ${slow.bootS.toFixed(1)} s)`);
+            continue;
+          }
+          await this.attempt(`cold start ${n} ${name}`, async () => {
+            const t = await startDaemon(name, join(tmp, `cold-${name}-${n}-${r}`), shim);
+            try {
+              const b = (await this.lg.run(t, ["boot", conns, 1, n])).json;
+              const rss = memoryKiB(t.pid).rss;
+              prev.push({
+                target: name,
+                guests: n,
+                conns,
+                bootS: num(b, "seconds"),
+                bootRunsS: [num(b, "seconds")],
+                bootEagain: num(b, "eagain"),
+                bootRequests: num(b, "requests"),
+                daemonCpuS: daemonCpuSeconds(b.daemon_cpu_ns),
+                clientCpuS: num(b, "client_cpu_s"),
+                rssKiB: rss,
+              });
+              samples.set(key, prev);
+              log(`cold start ${n} ${name}: boot ${num(b, "seconds").toFixed(2)} s (${num(b, "eagain")} EAGAIN), ${(rss / 1024).toFixed(0)} MiB`);
+            } finally {
+              await this.stopCounted(t, meter);
+            }
+          });
+        }
+      }
+    const rows: ColdStartRow[] = [];
+    for (const n of cc.guests)
+      for (const name of DAEMONS) {
+        const g = samples.get(`${name}/${n}`);
+        if (!g?.length) continue;
+        const [row] = medianRows(g, () => "");
+        const cpu = g.map((x) => x.daemonCpuS).filter((x): x is number => x !== null);
+        rows.push({ ...row!, daemonCpuS: cpu.length === g.length ? median(cpu) : null, bootRunsS: g.map((x) => x.bootS) });
+      }
+    return { rounds: cc.rounds, repeatBelowS: cc.repeatBelowS, rows };
+  }
+
 }
 
 
@@ -605,7 +699,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11,12").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -631,10 +725,10 @@ async function main(): Promise<number> {
   results.pinnedCpu = suite.pinCpu;
   const pids: number[] = [];
   /** Run one workload, measuring how busy the machine was with other work meanwhile. */
-  const measured = async <T>(w: number, title: string, f: () => Promise<T>): Promise<T> => {
+  const measured = async <T>(w: number, title: string, f: (meter: LoadMeter) => Promise<T>): Promise<T> => {
     log(`workload ${w}: ${title}`);
     const meter = new LoadMeter(() => pids);
-    const out = await f();
+    const out = await f(meter);
     const load = meter.stop();
     results.machineLoad[w] = load;
     log(`workload ${w} took ${load.seconds.toFixed(0)} s; other processes kept ${load.otherCores.toFixed(2)} of ${machine.cores} cores busy`);
@@ -698,6 +792,11 @@ async function main(): Promise<number> {
       pids.length = 0;
       const m = new MetricsOverhead(suite, cfg, tmp);
       results.metrics = await measured(11, "--metrics on vs off (fresh tsxenstored daemons only)", () => m.all());
+    }
+    if (only.has(12) && cfg.coldStart) {
+      // Its daemons are started and stopped within the workload (their CPU time: LoadMeter.ended).
+      pids.length = 0;
+      results.coldStart = await measured(12, "cold start: the boot storm on fresh daemons, no warm-up", (meter) => suite.coldStart(tmp, bins.shim, meter));
     }
   } finally {
     await stopAll();

@@ -34,6 +34,18 @@ export interface Config {
   durability?: DurabilityConfig;
   /** Workload 1: rounds of test-xenstore without pinning, beside the pinned ones (absent before they existed). */
   testXenstoreUnpinnedRounds?: number;
+  /** Workload 12 (absent from results saved before it existed). */
+  coldStart?: ColdStartConfig;
+}
+
+/** Workload 12's sizes. */
+export interface ColdStartConfig {
+  /** Guests booted by each fresh daemon: the sizes of the targets (300 and 1,000 in a full run). */
+  guests: number[];
+  /** Repetitions of each size on each daemon (a fresh daemon every time), the daemons' order rotated; the median is reported. */
+  rounds: number;
+  /** A daemon whose boot of N guests took longer than this is not measured again at N (it cannot be the better peer). */
+  repeatBelowS: number;
 }
 
 /** Workload 10's sizes. */
@@ -164,6 +176,30 @@ export interface ScaleDaemon {
   checkpoints: ScaleCheckpoint[];
   seqEmpty: SeqRow[];
   seqFull: SeqRow[];
+}
+
+/** Workload 12: the boot storm against fresh daemons, one size on one daemon. */
+export interface ColdStartRow {
+  target: DaemonName;
+  guests: number;
+  conns: number;
+  /** The median of bootRunsS. */
+  bootS: number;
+  /** Each repetition's boot time (a fresh daemon each), in the order measured. */
+  bootRunsS: number[];
+  /** Medians over the repetitions, like bootS. */
+  bootEagain: number;
+  bootRequests: number;
+  daemonCpuS: number | null;
+  clientCpuS: number;
+  /** VmRSS right after the boot. */
+  rssKiB: number;
+}
+
+export interface ColdStartResults {
+  rounds: number;
+  repeatBelowS: number;
+  rows: ColdStartRow[];
 }
 
 export interface FanoutRow {
@@ -346,6 +382,8 @@ export interface Results {
   durability?: DurabilityResults;
   /** Workload 11: --metrics on ÷ off. */
   metrics?: MetricsResults;
+  /** Workload 12: the boot storm on fresh daemons. */
+  coldStart?: ColdStartResults;
 }
 
 /** Workload 11: a daemon with `--metrics` (scraped once a second) and one without. */

@@ -109,6 +109,23 @@ export function explainMisses(r: Results, checks: Check[]): string {
     }
     out.push(`* **Crash durability (workload 10).** Measured in this run: ${said.join("; ")}.`);
   }
+  if (missed(/^12 /) && r.coldStart) {
+    const rows = r.coldStart.rows;
+    const perReq = (x: { daemonCpuS: number | null; bootRequests: number } | undefined): string => (x && x.daemonCpuS !== null ? g((x.daemonCpuS * 1e6) / x.bootRequests) : "–");
+    const said = checks
+      .filter((c) => c.ok === false && c.workload.startsWith("12 "))
+      .map((c) => {
+        const size = Number(/^([\d,]+) guests/.exec(c.what)?.[1]?.replace(/,/g, ""));
+        const of = (t: string) => rows.find((x) => x.guests === size && x.target === t);
+        const ts = of("tsxenstored");
+        const ox = of("oxenstored");
+        const warm = (t: string) => r.bootStorm?.find((x) => x.guests === size && x.target === t);
+        const wts = warm("tsxenstored");
+        const wox = warm("oxenstored");
+        return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests on a fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
+      });
+    out.push(`* **Cold start.** A fresh tsxenstored runs its first requests in V8's interpreter and compiles the busy code as it goes; cxenstored and oxenstored are compiled ahead of time. The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.`);
+  }
   if (out.length === 0) return "";
   return `## Where a target is missed, and why
 
