@@ -7,9 +7,10 @@
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
  * Options: --quick (smaller N, one round), --only LIST (comma-separated
- * workloads 1-12, for development; 10 is crash durability, on fresh
+ * workloads 1-13, for development; 10 is crash durability, on fresh
  * tsxenstored daemons only; 11 the cost of --metrics, likewise; 12 the boot
- * storm on fresh daemons with no warm-up), --keep (keep the temporary directory),
+ * storm on fresh daemons with no warm-up; 13 memory and latency with
+ * 10,000 domains, fresh daemons), --keep (keep the temporary directory),
  * --out DIR (instead of docs/), --from FILE (only redraw the report from a
  * saved results.json), --no-pin (do not put the daemon and the client on one
  * CPU for the latency workloads; workload 1 then runs unpinned only).
@@ -18,6 +19,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -71,6 +73,10 @@ import type {
   Latency,
   ColdStartResults,
   ColdStartRow,
+  FullStoreConfig,
+  FullStoreDaemon,
+  FullStoreResults,
+  MemoryReading,
 } from "./types.js";
 
 /** Where this suite's compiled modules are (bench/guests.ts runs as its own process). */
@@ -96,6 +102,7 @@ const FULL: Config = {
   fanoutWrites: 1000,
   testXenstoreUnpinnedRounds: 6,
   coldStart: { guests: [300, 1000], rounds: 3, repeatBelowS: 20 },
+  fullStore: { domains: [1000, 10000], chunk: 1000, budgetSeconds: 240, idleSeconds: 10, seqOps: 8000 },
   guestStorm: 1000,
   guestParallel: 8,
   hostileWell: 64,
@@ -133,6 +140,7 @@ const QUICK: Config = {
   fanoutWrites: 50,
   testXenstoreUnpinnedRounds: 1,
   coldStart: { guests: [50, 100], rounds: 1, repeatBelowS: 20 },
+  fullStore: { domains: [1000, 2000], chunk: 1000, budgetSeconds: 60, idleSeconds: 10, seqOps: 4000 },
   guestStorm: 100,
   guestParallel: 8,
   hostileWell: 16,
@@ -315,11 +323,11 @@ class Suite {
     };
   }
 
-  /** Workload 2 on each target; `store` tags each target's rows (workload 6: "empty" or "full"). */
-  async sequential(targets: Target[], n: number, rounds: number, label: string, store?: Map<Target, "empty" | "full">): Promise<SeqRow[]> {
+  /** Workload 2 on each target; `store` tags each target's rows (workloads 6 and 13: "empty" or "full"). */
+  async sequential(targets: Target[], n: number, rounds: number, label: string, store?: Map<Target, "empty" | "full">, ops: readonly string[] = SEQ_OPS): Promise<SeqRow[]> {
     const samples: SeqRow[] = [];
     for (let r = 0; r < rounds; r++)
-      for (const op of SEQ_OPS)
+      for (const op of ops)
         for (const t of rotate(targets, r))
           await this.attempt(`${label} ${op} ${t.name}${store ? ` (${store.get(t)} store)` : ""}`, async () => {
             const row = this.seqRow(t.name, op, (await this.onOneCpu([t], () => this.lg.run(t, ["seq", op, n]))).json);
@@ -676,6 +684,107 @@ class Suite {
     return { rounds: cc.rounds, repeatBelowS: cc.repeatBelowS, rows };
   }
 
+  /**
+   * Workload 13: each daemon fresh, filled at once with guests (workload 5's
+   * whole tree, the disk included: `xsload populate CONNS 32 FIRST COUNT vbd`)
+   * in chunks, with VmRSS after each; at each of cfg.fullStore.domains,
+   * memory is read right after the chunk and again after an idle pause.
+   * Then latency (`xsload seq read|write`, as workload 6) on the full daemons
+   * and on fresh empty twins, interleaved.
+   */
+  async fullStore(tmp: string, shim: string, meter: LoadMeter): Promise<FullStoreResults> {
+    const fc = this.cfg.fullStore!;
+    const started: Target[] = [];
+    const out: FullStoreDaemon[] = [];
+    try {
+      const full = new Map<DaemonName, Target>();
+      for (const name of DAEMONS) {
+        const t = await this.attempt(`full store: start ${name}`, () => startDaemon(name, join(tmp, `full-${name}`), shim));
+        if (!t) continue;
+        started.push(t);
+        full.set(name, t);
+        out.push(await this.fill(t, name, fc));
+      }
+      const store = new Map<Target, "empty" | "full">();
+      const targets: Target[] = [];
+      for (const [name, t] of full) {
+        const twin = await this.attempt(`full store: start the empty ${name}`, () => startDaemon(name, join(tmp, `empty-${name}`), shim));
+        if (!twin) continue;
+        started.push(twin);
+        store.set(t, "full");
+        store.set(twin, "empty");
+        targets.push(t, twin);
+      }
+      const ops = ["read", "write"] as const;
+      for (const t of targets)
+        await this.attempt(`full store: warm-up ${t.name} (${store.get(t)})`, async () => {
+          for (const op of ops) await this.lg.run(t, ["seq", op, this.cfg.mode === "quick" ? 1000 : 4000]);
+        });
+      const rows = await this.sequential(targets, fc.seqOps, this.cfg.rounds, "full store", store, ops);
+      for (const s of out) {
+        s.seqFull = rows.filter((r) => r.target === s.target && r.store === "full");
+        s.seqEmpty = rows.filter((r) => r.target === s.target && r.store === "empty");
+      }
+    } finally {
+      for (const t of started) await this.stopCounted(t, meter);
+    }
+    return { idleSeconds: fc.idleSeconds, daemons: out };
+  }
+
+  /** Workload 13's populate of one fresh daemon, up to the last of fc.domains or its time budget. */
+  private async fill(t: Target, name: DaemonName, fc: FullStoreConfig): Promise<FullStoreDaemon> {
+    const read = (): MemoryReading => {
+      const m = memoryKiB(t.pid);
+      return { rssKiB: m.rss, anonKiB: m.anon, fileKiB: m.file, hwmKiB: m.hwm };
+    };
+    const start = read();
+    const s: FullStoreDaemon = {
+      target: name,
+      domains: 0,
+      nodesPerGuest: 0,
+      populateS: 0,
+      populateRequests: 0,
+      populateDaemonCpuS: 0,
+      stoppedEarly: false,
+      start,
+      checkpoints: [{ domains: 0, rssKiB: start.rssKiB, hwmKiB: start.hwmKiB, anonKiB: start.anonKiB, fileKiB: start.fileKiB, seconds: 0 }],
+      steps: [],
+      seqEmpty: [],
+      seqFull: [],
+    };
+    const last = Math.max(...fc.domains);
+    let lastChunkS = 0;
+    while (s.domains < last) {
+      // Chunks end at each of fc.domains, where memory is read twice.
+      const next = Math.min(...fc.domains.filter((x) => x > s.domains));
+      const count = Math.min(fc.chunk, next - s.domains);
+      // Chunks get slower as the store grows (cxenstored's much): stop before one that would overrun the budget.
+      if (s.domains > 0 && s.populateS + lastChunkS * 1.2 > fc.budgetSeconds) {
+        s.stoppedEarly = true;
+        log(`full store ${name}: stopping at ${s.domains} domains (${s.populateS.toFixed(0)} s spent, the next chunk would take about ${lastChunkS.toFixed(0)} s)`);
+        break;
+      }
+      const first = s.domains + 1;
+      const ok = await this.attempt(`full store: populate ${name} ${first}..${first + count - 1}`, async () => {
+        const j = (await this.lg.run(t, ["populate", this.cfg.toolstackConns, 32, first, count, "vbd"], 1800000)).json;
+        lastChunkS = num(j, "seconds");
+        s.domains += count;
+        s.nodesPerGuest = num(j, "nodes_per_guest");
+        s.populateS += lastChunkS;
+        s.populateRequests += num(j, "requests");
+        s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
+        const m = read();
+        s.checkpoints.push({ domains: s.domains, rssKiB: m.rssKiB, hwmKiB: m.hwmKiB, anonKiB: m.anonKiB, fileKiB: m.fileKiB, seconds: s.populateS });
+        if (s.domains !== next) return;
+        await sleep(fc.idleSeconds * 1000);
+        const idle = read();
+        s.steps.push({ domains: s.domains, after: m, idle });
+        log(`full store ${name}: ${s.domains} domains, ${(m.rssKiB / 1024).toFixed(1)} MiB right after, ${(idle.rssKiB / 1024).toFixed(1)} MiB ${fc.idleSeconds} s later (populate ${s.populateS.toFixed(1)} s)`);
+      });
+      if (ok === null) break;
+    }
+    return s;
+  }
 }
 
 
@@ -699,7 +808,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11,12").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -797,6 +906,10 @@ async function main(): Promise<number> {
       // Its daemons are started and stopped within the workload (their CPU time: LoadMeter.ended).
       pids.length = 0;
       results.coldStart = await measured(12, "cold start: the boot storm on fresh daemons, no warm-up", (meter) => suite.coldStart(tmp, bins.shim, meter));
+    }
+    if (only.has(13) && cfg.fullStore) {
+      pids.length = 0;
+      results.fullStore = await measured(13, `memory and latency with ${cfg.fullStore.domains.at(-1)} domains (fresh daemons)`, (meter) => suite.fullStore(tmp, bins.shim, meter));
     }
   } finally {
     await stopAll();

@@ -36,6 +36,8 @@ export interface Config {
   testXenstoreUnpinnedRounds?: number;
   /** Workload 12 (absent from results saved before it existed). */
   coldStart?: ColdStartConfig;
+  /** Workload 13 (absent from results saved before it existed). */
+  fullStore?: FullStoreConfig;
 }
 
 /** Workload 12's sizes. */
@@ -46,6 +48,20 @@ export interface ColdStartConfig {
   rounds: number;
   /** A daemon whose boot of N guests took longer than this is not measured again at N (it cannot be the better peer). */
   repeatBelowS: number;
+}
+
+/** Workload 13's sizes. */
+export interface FullStoreConfig {
+  /** The domain counts where resident memory is read right after populating and again after an idle pause: the first, then the full store. */
+  domains: number[];
+  /** Populate chunk: VmRSS is also read after each (for the curve), and a daemon over its budget stops between two. */
+  chunk: number;
+  /** Populate time allowed per daemon. */
+  budgetSeconds: number;
+  /** The idle pause between the two readings. */
+  idleSeconds: number;
+  /** Requests per latency measurement (`xsload seq OP N`). */
+  seqOps: number;
 }
 
 /** Workload 10's sizes. */
@@ -200,6 +216,46 @@ export interface ColdStartResults {
   rounds: number;
   repeatBelowS: number;
   rows: ColdStartRow[];
+}
+
+/** One reading of /proc/<pid>/status, in KiB. */
+export interface MemoryReading {
+  rssKiB: number;
+  anonKiB: number;
+  fileKiB: number;
+  hwmKiB: number;
+}
+
+/** Workload 13: memory at one of the domain counts of FullStoreConfig.domains. */
+export interface FullStoreStep {
+  domains: number;
+  /** Right after the populate that reached it, and after the idle pause. */
+  after: MemoryReading;
+  idle: MemoryReading;
+}
+
+/** Workload 13, one daemon: a fresh daemon filled with domains, and latency on it against an empty twin. */
+export interface FullStoreDaemon {
+  target: DaemonName;
+  /** Domains reached (fewer than the last of FullStoreConfig.domains if the budget ran out). */
+  domains: number;
+  nodesPerGuest: number;
+  populateS: number;
+  populateRequests: number;
+  populateDaemonCpuS: number;
+  stoppedEarly: boolean;
+  /** Fresh, before the first request. */
+  start: MemoryReading;
+  /** After every chunk (VmRSS curve). */
+  checkpoints: ScaleCheckpoint[];
+  steps: FullStoreStep[];
+  seqEmpty: SeqRow[];
+  seqFull: SeqRow[];
+}
+
+export interface FullStoreResults {
+  idleSeconds: number;
+  daemons: FullStoreDaemon[];
 }
 
 export interface FanoutRow {
@@ -384,6 +440,8 @@ export interface Results {
   metrics?: MetricsResults;
   /** Workload 12: the boot storm on fresh daemons. */
   coldStart?: ColdStartResults;
+  /** Workload 13: memory with the full store on fresh daemons, and latency on it. */
+  fullStore?: FullStoreResults;
 }
 
 /** Workload 11: a daemon with `--metrics` (scraped once a second) and one without. */

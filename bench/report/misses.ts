@@ -1,7 +1,8 @@
 /** "Where a target is missed, and why": the paragraphs under the targets table, from the run's own numbers. */
 import { median } from "../lib.js";
-import type { BootRow, ParRow, Results, SeqRow, TestXenstoreRun } from "../types.js";
+import type { BootRow, FullStoreDaemon, ParRow, Results, SeqRow, TestXenstoreRun } from "../types.js";
 import { g, mib, n, pct, ratio } from "./format.js";
+import { bytesPerNode, lastReading } from "./sections/full-store.js";
 import type { Check } from "./targets.js";
 
 /**
@@ -72,7 +73,7 @@ export function explainMisses(r: Results, checks: Check[]): string {
       .map((c) => (/geometric/.test(c.what) ? `the geometric mean of the tests' ratios to cxenstored ${ratio(c.ratio)}` : `the slowest test, ${c.measured}, ${ratio(c.ratio)}`))
       .join("; ")}.`);
   }
-  if (missed(/resident memory/)) {
+  if (missed(/^6 .*resident memory/)) {
     const s = r.scale ?? [];
     const ts = s.find((x) => x.target === "tsxenstored");
     const cx = s.find((x) => x.target === "cxenstored");
@@ -125,6 +126,31 @@ export function explainMisses(r: Results, checks: Check[]): string {
         return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests on a fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
       });
     out.push(`* **Cold start.** A fresh tsxenstored runs its first requests in V8's interpreter and compiles the busy code as it goes; cxenstored and oxenstored are compiled ahead of time. The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.`);
+  }
+  if (missed(/^13 .*memory/) && r.fullStore) {
+    const ds = r.fullStore.daemons;
+    const of = (t: string): FullStoreDaemon | undefined => ds.find((x) => x.target === t);
+    const at = (x: FullStoreDaemon | undefined): string => {
+      const l = x && lastReading(x);
+      return l ? `${mib(l.reading.rssKiB)} MiB (${mib(l.reading.anonKiB)} private) with ${n(l.domains)} domains${l.idle ? "" : " (right after its last chunk: stopped by its budget)"}, ${n(bytesPerNode(x))} bytes per node` : "–";
+    };
+    const ts = of("tsxenstored");
+    const te = ts?.steps.find((s) => s.domains === ts.domains);
+    out.push(`* **Resident memory with a full store.** A fresh tsxenstored is at ${ts ? mib(ts.start.rssKiB) : "–"} MiB resident before it stores anything, ${ts ? mib(ts.start.fileKiB) : "–"} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable) and ${ts ? mib(ts.start.anonKiB) : "–"} MiB private; cxenstored starts at ${mib(of("cxenstored")?.start.rssKiB ?? NaN)} MiB, oxenstored at ${mib(of("oxenstored")?.start.rssKiB ?? NaN)} MiB. Filled (the last reading, ${r.fullStore.idleSeconds} s idle unless said): tsxenstored ${at(ts)}; cxenstored ${at(of("cxenstored"))}; oxenstored ${at(of("oxenstored"))}.${te ? ` The ${r.fullStore.idleSeconds} s idle pause changed tsxenstored's VmRSS by ${mib(te.idle.rssKiB - te.after.rssKiB)} MiB (${mib(te.after.rssKiB)} MiB right after filling).` : ""}`);
+  }
+  if (missed(/^13 .*p50/) && r.fullStore) {
+    const ts = r.fullStore.daemons.find((x) => x.target === "tsxenstored");
+    const said = checks
+      .filter((c) => c.ok === false && c.workload.startsWith("13 ") && /p50/.test(c.what))
+      .map((c) => {
+        const op = /`(\w+)`/.exec(c.what)?.[1];
+        const e = ts?.seqEmpty.find((x) => x.op === op);
+        const f = ts?.seqFull.find((x) => x.op === op);
+        const cpu = e && f && e.daemonCpuUsPerOp !== null && f.daemonCpuUsPerOp !== null ? f.daemonCpuUsPerOp / e.daemonCpuUsPerOp : null;
+        const why = cpu === null ? "" : cpu > 1.05 ? `: the full store costs the daemon more CPU per request (${ratio(cpu)})` : ` while the daemon's CPU per request changed by ${ratio(cpu)}: the difference is outside the daemon's own work (the round trip on this machine)`;
+        return `\`${op}\` p50 ${g(f?.p50Us)} µs full against ${g(e?.p50Us)} µs empty (${ratio(c.ratio)}); daemon CPU ${g(f?.daemonCpuUsPerOp)} against ${g(e?.daemonCpuUsPerOp)} µs per request${why}`;
+      });
+    out.push(`* **Latency on the full store (workload 13).** ${said.join("; ")}.`);
   }
   if (out.length === 0) return "";
   return `## Where a target is missed, and why
