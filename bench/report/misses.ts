@@ -123,11 +123,11 @@ export function explainMisses(r: Results, checks: Check[]): string {
         const warm = (t: string) => r.bootStorm?.find((x) => x.guests === size && x.target === t);
         const wts = warm("tsxenstored");
         const wox = warm("oxenstored");
-        return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests on a fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
+        return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests, fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
       });
     out.push(`* **Cold start.** A fresh tsxenstored runs its first requests in V8's interpreter and compiles the busy code as it goes; cxenstored and oxenstored are compiled ahead of time. The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.`);
   }
-  if (missed(/^13 .*memory/) && r.fullStore) {
+  if (missed(/^13 .*VmRSS/) && r.fullStore) {
     const ds = r.fullStore.daemons;
     const of = (t: string): FullStoreDaemon | undefined => ds.find((x) => x.target === t);
     const at = (x: FullStoreDaemon | undefined): string => {

@@ -66,7 +66,7 @@ export function coldStartSection(r: Results): Section | null {
     const quick = size !== full ? ` (quick run: the target is for ${n(full)})` : "";
     checks.push({
       workload: WORKLOAD,
-      what: `${n(size)} guests on a fresh daemon: boot time ÷ ${ref === "ox" ? "ox" : "the better peer"}${quick}`,
+      what: `${n(size)} guests, fresh daemon: boot time ÷ ${ref === "ox" ? "ox" : "the better peer"}${quick}`,
       measured: `${g(times.tsxenstored)} s vs ${ref === "ox" ? `${g(times.oxenstored)} s (ox)` : `${g(b.value)} s (${b.who})`}`,
       target: `≤ ${threshold}×`,
       ratio: q,

@@ -54,7 +54,7 @@ export function fullStoreSection(r: Results): Section | null {
     const s = stepAt(ts, last);
     checks.push({
       workload: WORKLOAD,
-      what: `tsxenstored's resident memory, ${n(last)} domains, ${f.idleSeconds} s idle${quick}`,
+      what: `VmRSS, ${n(last)} domains (${f.idleSeconds} s idle)${quick}`,
       measured: s ? `${mib(s.idle.rssKiB)} MiB (right after filling: ${mib(s.after.rssKiB)} MiB)` : "–",
       target: `≤ ${RSS_TARGET_MIB} MiB`,
       ratio: null,
@@ -86,7 +86,7 @@ export function fullStoreSection(r: Results): Section | null {
     toPeer.set(domains, `${ratio(q)} (${b.who || "–"})`);
     checks.push({
       workload: WORKLOAD,
-      what: `resident memory, ${n(domains)} domains, ${f.idleSeconds} s idle, ÷ the better peer${domains === last ? quick : ""}`,
+      what: `VmRSS ÷ the better peer, ${n(domains)} domains (${f.idleSeconds} s idle)${domains === last ? quick : ""}`,
       measured: `${rss.tsxenstored !== undefined ? mib(rss.tsxenstored) : "–"} vs ${b.value !== null ? mib(b.value) : "–"} MiB (${b.who || "–"}); right after filling ${ratio(after)}${missing.length ? `; ${missing.join(", ")}` : ""}`,
       target: "≤ 1.0×",
       ratio: q,
@@ -126,7 +126,7 @@ export function fullStoreSection(r: Results): Section | null {
       values.push({ group: e.op, target: `${x.target} empty`, value: e.p50Us });
       if (full) values.push({ group: e.op, target: `${x.target} full`, value: full.p50Us });
       if (x.target === "tsxenstored")
-        checks.push({ workload: WORKLOAD, what: `\`${e.op}\` p50 on the full store (${n(x.domains)} domains) ÷ empty`, measured: `${g(full?.p50Us)} µs vs ${g(e.p50Us)} µs`, target: `≤ ${LATENCY_TARGET}×`, ratio: q, threshold: LATENCY_TARGET, ok: q === null ? null : q <= LATENCY_TARGET });
+        checks.push({ workload: WORKLOAD, what: `\`${e.op}\` p50, full store ÷ empty (${n(x.domains)} domains)`, measured: `${g(full?.p50Us)} µs vs ${g(e.p50Us)} µs`, target: `≤ ${LATENCY_TARGET}×`, ratio: q, threshold: LATENCY_TARGET, ok: q === null ? null : q <= LATENCY_TARGET });
     }
   const nodes = ds.find((x) => x.nodesPerGuest)?.nodesPerGuest ?? 0;
   const fc = r.config.fullStore;
