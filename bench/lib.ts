@@ -417,6 +417,8 @@ export class LoadMeter {
   private readonly t0 = Date.now();
   private readonly s0 = procStatTicks();
   private readonly own0: number;
+  /** CPU time of daemons under test that were started and stopped meanwhile (and are not this process's children). */
+  private endedS = 0;
 
   constructor(private readonly pids: () => number[]) {
     this.own0 = this.own();
@@ -434,11 +436,20 @@ export class LoadMeter {
     return s;
   }
 
+  /**
+   * Count a daemon under test that was started after this meter and is about
+   * to stop: its whole CPU time (`cpuSeconds(pid)` just before it stops). Not
+   * for this process's own children: reaped, they count already.
+   */
+  ended(cpuS: number): void {
+    this.endedS += cpuS;
+  }
+
   stop(): MachineLoad {
     const s1 = procStatTicks();
     const seconds = (Date.now() - this.t0) / 1000;
     const busy = (s1.busy - this.s0.busy) / CLK_TCK;
-    const others = Math.max(0, busy - (this.own() - this.own0));
+    const others = Math.max(0, busy - (this.own() + this.endedS - this.own0));
     return { seconds, otherCores: seconds > 0 ? others / seconds : 0, busyCores: seconds > 0 ? busy / seconds : 0 };
   }
 }

@@ -6,17 +6,20 @@
  * every workload against each in the same run, alternating the daemons, and
  * writes docs/benchmarks.md, docs/bench/*.svg and docs/bench/results.json.
  *
- * Options: --quick (smaller N, one round; under 2 minutes), --only LIST
- * (comma-separated workloads 1-11, for development; 10 is crash durability,
- * on fresh tsxenstored daemons only; 11 the cost of --metrics, likewise), --keep (keep the
- * temporary directory), --out DIR (instead of docs/), --from FILE (only
- * redraw the report from a saved results.json), --no-pin (do not put the
- * daemon and the client on one CPU for the latency workloads).
+ * Options: --quick (smaller N, one round), --only LIST (comma-separated
+ * workloads 1-13, for development; 10 is crash durability, on fresh
+ * tsxenstored daemons only; 11 the cost of --metrics, likewise; 12 the boot
+ * storm on fresh daemons with no warm-up; 13 memory and latency with
+ * 10,000 domains, fresh daemons), --keep (keep the temporary directory),
+ * --out DIR (instead of docs/), --from FILE (only redraw the report from a
+ * saved results.json), --no-pin (do not put the daemon and the client on one
+ * CPU for the latency workloads; workload 1 then runs unpinned only).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
@@ -31,6 +34,7 @@ import {
   TEST_XENSTORE,
   describeMachine,
   log,
+  median,
   medianRows,
   memoryKiB,
   rotate,
@@ -53,7 +57,27 @@ import { Durability } from "./durability.js";
 import { MetricsOverhead } from "./metrics.js";
 import { writeReport } from "./report/index.js";
 import { emulationUnavailable } from "../test/helpers/emulated.js";
-import type { Config, FanoutRow, ParRow, Results, ScaleDaemon, SeqRow, TestXenstore, TxRow, BootRow, GuestStormRow, HostilePhase, HostileRow, Latency } from "./types.js";
+import type {
+  Config,
+  FanoutRow,
+  ParRow,
+  Results,
+  ScaleDaemon,
+  SeqRow,
+  TestXenstore,
+  TxRow,
+  BootRow,
+  GuestStormRow,
+  HostilePhase,
+  HostileRow,
+  Latency,
+  ColdStartResults,
+  ColdStartRow,
+  FullStoreConfig,
+  FullStoreDaemon,
+  FullStoreResults,
+  MemoryReading,
+} from "./types.js";
 
 /** Where this suite's compiled modules are (bench/guests.ts runs as its own process). */
 const DIST_BENCH = dirname(fileURLToPath(import.meta.url));
@@ -76,6 +100,9 @@ const FULL: Config = {
   scaleSeqOps: 8000,
   fanoutWatches: 1000,
   fanoutWrites: 1000,
+  testXenstoreUnpinnedRounds: 6,
+  coldStart: { guests: [300, 1000], rounds: 3, repeatBelowS: 20 },
+  fullStore: { domains: [1000, 10000], chunk: 1000, budgetSeconds: 240, idleSeconds: 10, seqOps: 8000 },
   guestStorm: 1000,
   guestParallel: 8,
   hostileWell: 64,
@@ -111,6 +138,9 @@ const QUICK: Config = {
   scaleSeqOps: 4000,
   fanoutWatches: 1000,
   fanoutWrites: 50,
+  testXenstoreUnpinnedRounds: 1,
+  coldStart: { guests: [50, 100], rounds: 1, repeatBelowS: 20 },
+  fullStore: { domains: [1000, 2000], chunk: 1000, budgetSeconds: 60, idleSeconds: 10, seqOps: 4000 },
   guestStorm: 100,
   guestParallel: 8,
   hostileWell: 16,
@@ -146,15 +176,17 @@ function build(tmp: string): { xsload: string; echo: string; shim: string } {
 
 type Daemons = Record<DaemonName, Target>;
 
+/** One daemon, fresh, in its own directory `dir` (made here). */
+function startDaemon(name: DaemonName, dir: string, shim: string): Promise<Target> {
+  mkdirSync(dir, { recursive: true });
+  return name === "tsxenstored" ? startTsxenstored(dir) : startPeer(name, dir, shim);
+}
+
 async function startDaemons(tmp: string, tag: string, shim: string): Promise<Daemons> {
-  const dir = (n: string): string => {
-    const d = join(tmp, `${n}${tag}`);
-    mkdirSync(d, { recursive: true });
-    return d;
-  };
-  const ts = await startTsxenstored(dir("ts"));
-  const cx = await startPeer("cxenstored", dir("cx"), shim);
-  const ox = await startPeer("oxenstored", dir("ox"), shim);
+  const dir = (n: string): string => join(tmp, `${n}${tag}`);
+  const ts = await startDaemon("tsxenstored", dir("ts"), shim);
+  const cx = await startDaemon("cxenstored", dir("cx"), shim);
+  const ox = await startDaemon("oxenstored", dir("ox"), shim);
   log(`daemons: tsxenstored pid ${ts.pid}, cxenstored pid ${cx.pid}, oxenstored pid ${ox.pid}`);
   return { tsxenstored: ts, cxenstored: cx, oxenstored: ox };
 }
@@ -226,36 +258,52 @@ class Suite {
     }
   }
 
+  /**
+   * Workload 1: cfg.rounds rounds with the daemon and test-xenstore on one
+   * CPU and, in the same rounds, cfg.testXenstoreUnpinnedRounds without
+   * pinning; which of the two goes first alternates, and the daemons' order
+   * rotates each round. With --no-pin, the first kind is unpinned too and
+   * there is no second.
+   */
   async testXenstore(d: Daemons): Promise<TestXenstore> {
-    const out: TestXenstore = { iterations: this.cfg.testXenstoreIterations, rounds: this.cfg.rounds, tests: [], runs: [] };
-    for (let r = 0; r < this.cfg.rounds; r++) {
-      for (const name of rotate(DAEMONS, r)) {
-        await this.attempt(`test-xenstore ${name}`, async () => {
-          const res = await this.onOneCpu([d[name]], () => this.lg.wrap(d[name], TEST_XENSTORE, ["-i", String(this.cfg.testXenstoreIterations)]));
-          const ns: Record<string, number> = {};
-          const failed: string[] = [];
-          for (const line of res.stdout.split("\n")) {
-            const m = /^(.+?)\s*:\s*(?:avg:\s*)?(\d+) ns/.exec(line);
-            if (m) {
-              ns[m[1]!.trim()] = Number(m[2]);
-              if (!out.tests.includes(m[1]!.trim())) out.tests.push(m[1]!.trim());
-            } else if (/failed/.test(line)) failed.push(line.trim());
-          }
-          if (res.status !== 0 && !failed.length) failed.push(`exit status ${res.status}`);
-          out.runs.push({
-            target: name,
-            round: r,
-            nsPerOp: ns,
-            failed,
-            seconds: num(res.json, "seconds"),
-            daemonCpuS: daemonCpuSeconds(res.json.daemon_cpu_ns),
-            clientCpuS: num(res.json, "client_cpu_s"),
-          });
-          log(`test-xenstore ${name}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
-        });
-      }
+    const rounds = this.cfg.rounds;
+    const unpinnedRounds = this.pinCpu === null ? 0 : (this.cfg.testXenstoreUnpinnedRounds ?? 0);
+    const out: TestXenstore = { iterations: this.cfg.testXenstoreIterations, rounds, unpinnedRounds, tests: [], runs: [] };
+    for (let r = 0; r < Math.max(rounds, unpinnedRounds); r++) {
+      const kinds = (r % 2 ? [false, true] : [true, false]).filter((pin) => r < (pin ? rounds : unpinnedRounds));
+      for (const pin of kinds)
+        for (const name of rotate(DAEMONS, r)) await this.testXenstoreOnce(d[name], name, r, pin && this.pinCpu !== null, out);
     }
     return out;
+  }
+
+  private async testXenstoreOnce(t: Target, name: DaemonName, r: number, pinned: boolean, out: TestXenstore): Promise<void> {
+    const how = pinned ? "" : " (unpinned)";
+    await this.attempt(`test-xenstore ${name}${how}`, async () => {
+      const wrap = () => this.lg.wrap(t, TEST_XENSTORE, ["-i", String(this.cfg.testXenstoreIterations)]);
+      const res = pinned ? await this.onOneCpu([t], wrap) : await wrap();
+      const ns: Record<string, number> = {};
+      const failed: string[] = [];
+      for (const line of res.stdout.split("\n")) {
+        const m = /^(.+?)\s*:\s*(?:avg:\s*)?(\d+) ns/.exec(line);
+        if (m) {
+          ns[m[1]!.trim()] = Number(m[2]);
+          if (!out.tests.includes(m[1]!.trim())) out.tests.push(m[1]!.trim());
+        } else if (/failed/.test(line)) failed.push(line.trim());
+      }
+      if (res.status !== 0 && !failed.length) failed.push(`exit status ${res.status}`);
+      out.runs.push({
+        target: name,
+        round: r,
+        pinned,
+        nsPerOp: ns,
+        failed,
+        seconds: num(res.json, "seconds"),
+        daemonCpuS: daemonCpuSeconds(res.json.daemon_cpu_ns),
+        clientCpuS: num(res.json, "client_cpu_s"),
+      });
+      log(`test-xenstore ${name}${how}: ${Object.keys(ns).length} tests, ${failed.length} failed, ${num(res.json, "seconds").toFixed(1)} s`);
+    });
   }
 
   seqRow(target: TargetName, op: string, j: Record<string, unknown>): SeqRow {
@@ -275,11 +323,11 @@ class Suite {
     };
   }
 
-  /** Workload 2 on each target; `store` tags each target's rows (workload 6: "empty" or "full"). */
-  async sequential(targets: Target[], n: number, rounds: number, label: string, store?: Map<Target, "empty" | "full">): Promise<SeqRow[]> {
+  /** Workload 2 on each target; `store` tags each target's rows (workloads 6 and 13: "empty" or "full"). */
+  async sequential(targets: Target[], n: number, rounds: number, label: string, store?: Map<Target, "empty" | "full">, ops: readonly string[] = SEQ_OPS): Promise<SeqRow[]> {
     const samples: SeqRow[] = [];
     for (let r = 0; r < rounds; r++)
-      for (const op of SEQ_OPS)
+      for (const op of ops)
         for (const t of rotate(targets, r))
           await this.attempt(`${label} ${op} ${t.name}${store ? ` (${store.get(t)} store)` : ""}`, async () => {
             const row = this.seqRow(t.name, op, (await this.onOneCpu([t], () => this.lg.run(t, ["seq", op, n]))).json);
@@ -563,6 +611,180 @@ class Suite {
     }
     return [...out.values()];
   }
+
+  /** Stop a daemon started within a measured workload, counting its CPU time as the benchmark's (see LoadMeter.ended). */
+  private async stopCounted(t: Target, meter: LoadMeter): Promise<void> {
+    // tsxenstored is this process's child: reaped, its CPU time counts already.
+    if (t.name !== "tsxenstored") {
+      try {
+        meter.ended(cpuSeconds(t.pid));
+      } catch {
+        // exited already
+      }
+    }
+    await t.stop();
+  }
+
+  /**
+   * Workload 12: the boot storm of workload 5 (`xsload boot CONNS 1 N`)
+   * against a daemon started just before, with no warm-up at all, a fresh one
+   * for every measurement: each size on each daemon cfg.coldStart.rounds
+   * times, the daemons' order rotated; the median is reported. A daemon whose
+   * boot of N took longer than repeatBelowS is not measured at N again.
+   */
+  async coldStart(tmp: string, shim: string, meter: LoadMeter): Promise<ColdStartResults> {
+    const cc = this.cfg.coldStart!;
+    const conns = this.cfg.toolstackConns;
+    const samples = new Map<string, ColdStartRow[]>();
+    for (let r = 0; r < cc.rounds; r++)
+      for (let i = 0; i < cc.guests.length; i++) {
+        const n = cc.guests[i]!;
+        for (const name of rotate(DAEMONS, r + i)) {
+          const key = `${name}/${n}`;
+          const prev = samples.get(key) ?? [];
+          const slow = prev.find((x) => x.bootS > cc.repeatBelowS);
+          if (slow) {
+            log(`cold start ${n} ${name}: not repeated (its boot took ${slow.bootS.toFixed(1)} s)`);
+            continue;
+          }
+          await this.attempt(`cold start ${n} ${name}`, async () => {
+            const t = await startDaemon(name, join(tmp, `cold-${name}-${n}-${r}`), shim);
+            try {
+              const b = (await this.lg.run(t, ["boot", conns, 1, n])).json;
+              const rss = memoryKiB(t.pid).rss;
+              prev.push({
+                target: name,
+                guests: n,
+                conns,
+                bootS: num(b, "seconds"),
+                bootRunsS: [num(b, "seconds")],
+                bootEagain: num(b, "eagain"),
+                bootRequests: num(b, "requests"),
+                daemonCpuS: daemonCpuSeconds(b.daemon_cpu_ns),
+                clientCpuS: num(b, "client_cpu_s"),
+                rssKiB: rss,
+              });
+              samples.set(key, prev);
+              log(`cold start ${n} ${name}: boot ${num(b, "seconds").toFixed(2)} s (${num(b, "eagain")} EAGAIN), ${(rss / 1024).toFixed(0)} MiB`);
+            } finally {
+              await this.stopCounted(t, meter);
+            }
+          });
+        }
+      }
+    const rows: ColdStartRow[] = [];
+    for (const n of cc.guests)
+      for (const name of DAEMONS) {
+        const g = samples.get(`${name}/${n}`);
+        if (!g?.length) continue;
+        const [row] = medianRows(g, () => "");
+        const cpu = g.map((x) => x.daemonCpuS).filter((x): x is number => x !== null);
+        rows.push({ ...row!, daemonCpuS: cpu.length === g.length ? median(cpu) : null, bootRunsS: g.map((x) => x.bootS) });
+      }
+    return { rounds: cc.rounds, repeatBelowS: cc.repeatBelowS, rows };
+  }
+
+  /**
+   * Workload 13: each daemon fresh, filled at once with guests (workload 5's
+   * whole tree, the disk included: `xsload populate CONNS 32 FIRST COUNT vbd`)
+   * in chunks, with VmRSS after each; at each of cfg.fullStore.domains,
+   * memory is read right after the chunk and again after an idle pause.
+   * Then latency (`xsload seq read|write`, as workload 6) on the full daemons
+   * and on fresh empty twins, interleaved.
+   */
+  async fullStore(tmp: string, shim: string, meter: LoadMeter): Promise<FullStoreResults> {
+    const fc = this.cfg.fullStore!;
+    const started: Target[] = [];
+    const out: FullStoreDaemon[] = [];
+    try {
+      const full = new Map<DaemonName, Target>();
+      for (const name of DAEMONS) {
+        const t = await this.attempt(`full store: start ${name}`, () => startDaemon(name, join(tmp, `full-${name}`), shim));
+        if (!t) continue;
+        started.push(t);
+        full.set(name, t);
+        out.push(await this.fill(t, name, fc));
+      }
+      const store = new Map<Target, "empty" | "full">();
+      const targets: Target[] = [];
+      for (const [name, t] of full) {
+        const twin = await this.attempt(`full store: start the empty ${name}`, () => startDaemon(name, join(tmp, `empty-${name}`), shim));
+        if (!twin) continue;
+        started.push(twin);
+        store.set(t, "full");
+        store.set(twin, "empty");
+        targets.push(t, twin);
+      }
+      const ops = ["read", "write"] as const;
+      for (const t of targets)
+        await this.attempt(`full store: warm-up ${t.name} (${store.get(t)})`, async () => {
+          for (const op of ops) await this.lg.run(t, ["seq", op, this.cfg.mode === "quick" ? 1000 : 4000]);
+        });
+      const rows = await this.sequential(targets, fc.seqOps, this.cfg.rounds, "full store", store, ops);
+      for (const s of out) {
+        s.seqFull = rows.filter((r) => r.target === s.target && r.store === "full");
+        s.seqEmpty = rows.filter((r) => r.target === s.target && r.store === "empty");
+      }
+    } finally {
+      for (const t of started) await this.stopCounted(t, meter);
+    }
+    return { idleSeconds: fc.idleSeconds, daemons: out };
+  }
+
+  /** Workload 13's populate of one fresh daemon, up to the last of fc.domains or its time budget. */
+  private async fill(t: Target, name: DaemonName, fc: FullStoreConfig): Promise<FullStoreDaemon> {
+    const read = (): MemoryReading => {
+      const m = memoryKiB(t.pid);
+      return { rssKiB: m.rss, anonKiB: m.anon, fileKiB: m.file, hwmKiB: m.hwm };
+    };
+    const start = read();
+    const s: FullStoreDaemon = {
+      target: name,
+      domains: 0,
+      nodesPerGuest: 0,
+      populateS: 0,
+      populateRequests: 0,
+      populateDaemonCpuS: 0,
+      stoppedEarly: false,
+      start,
+      checkpoints: [{ domains: 0, rssKiB: start.rssKiB, hwmKiB: start.hwmKiB, anonKiB: start.anonKiB, fileKiB: start.fileKiB, seconds: 0 }],
+      steps: [],
+      seqEmpty: [],
+      seqFull: [],
+    };
+    const last = Math.max(...fc.domains);
+    let lastChunkS = 0;
+    while (s.domains < last) {
+      // Chunks end at each of fc.domains, where memory is read twice.
+      const next = Math.min(...fc.domains.filter((x) => x > s.domains));
+      const count = Math.min(fc.chunk, next - s.domains);
+      // Chunks get slower as the store grows (cxenstored's much): stop before one that would overrun the budget.
+      if (s.domains > 0 && s.populateS + lastChunkS * 1.2 > fc.budgetSeconds) {
+        s.stoppedEarly = true;
+        log(`full store ${name}: stopping at ${s.domains} domains (${s.populateS.toFixed(0)} s spent, the next chunk would take about ${lastChunkS.toFixed(0)} s)`);
+        break;
+      }
+      const first = s.domains + 1;
+      const ok = await this.attempt(`full store: populate ${name} ${first}..${first + count - 1}`, async () => {
+        const j = (await this.lg.run(t, ["populate", this.cfg.toolstackConns, 32, first, count, "vbd"], 1800000)).json;
+        lastChunkS = num(j, "seconds");
+        s.domains += count;
+        s.nodesPerGuest = num(j, "nodes_per_guest");
+        s.populateS += lastChunkS;
+        s.populateRequests += num(j, "requests");
+        s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
+        const m = read();
+        s.checkpoints.push({ domains: s.domains, rssKiB: m.rssKiB, hwmKiB: m.hwmKiB, anonKiB: m.anonKiB, fileKiB: m.fileKiB, seconds: s.populateS });
+        if (s.domains !== next) return;
+        await sleep(fc.idleSeconds * 1000);
+        const idle = read();
+        s.steps.push({ domains: s.domains, after: m, idle });
+        log(`full store ${name}: ${s.domains} domains, ${(m.rssKiB / 1024).toFixed(1)} MiB right after, ${(idle.rssKiB / 1024).toFixed(1)} MiB ${fc.idleSeconds} s later (populate ${s.populateS.toFixed(1)} s)`);
+      });
+      if (ok === null) break;
+    }
+    return s;
+  }
 }
 
 
@@ -586,7 +808,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const cfg = values.quick ? QUICK : FULL;
-  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11").split(",").map((x) => Number(x.trim())));
+  const only = new Set((values.only ?? "1,2,3,4,5,6,7,8,9,10,11,12,13").split(",").map((x) => Number(x.trim())));
   const outDir = values.out ?? join(ROOT, "docs");
   const started = Date.now();
   for (const need of [TEST_XENSTORE, join(PEERS, "start-peer.sh")])
@@ -612,10 +834,10 @@ async function main(): Promise<number> {
   results.pinnedCpu = suite.pinCpu;
   const pids: number[] = [];
   /** Run one workload, measuring how busy the machine was with other work meanwhile. */
-  const measured = async <T>(w: number, title: string, f: () => Promise<T>): Promise<T> => {
+  const measured = async <T>(w: number, title: string, f: (meter: LoadMeter) => Promise<T>): Promise<T> => {
     log(`workload ${w}: ${title}`);
     const meter = new LoadMeter(() => pids);
-    const out = await f();
+    const out = await f(meter);
     const load = meter.stop();
     results.machineLoad[w] = load;
     log(`workload ${w} took ${load.seconds.toFixed(0)} s; other processes kept ${load.otherCores.toFixed(2)} of ${machine.cores} cores busy`);
@@ -679,6 +901,15 @@ async function main(): Promise<number> {
       pids.length = 0;
       const m = new MetricsOverhead(suite, cfg, tmp);
       results.metrics = await measured(11, "--metrics on vs off (fresh tsxenstored daemons only)", () => m.all());
+    }
+    if (only.has(12) && cfg.coldStart) {
+      // Its daemons are started and stopped within the workload (their CPU time: LoadMeter.ended).
+      pids.length = 0;
+      results.coldStart = await measured(12, "cold start: the boot storm on fresh daemons, no warm-up", (meter) => suite.coldStart(tmp, bins.shim, meter));
+    }
+    if (only.has(13) && cfg.fullStore) {
+      pids.length = 0;
+      results.fullStore = await measured(13, `memory and latency with ${cfg.fullStore.domains.at(-1)} domains (fresh daemons)`, (meter) => suite.fullStore(tmp, bins.shim, meter));
     }
   } finally {
     await stopAll();

@@ -3,7 +3,7 @@ import type { DaemonName, Machine, MachineLoad, TargetName } from "./lib.js";
 
 export interface Config {
   mode: "full" | "quick";
-  /** Rounds of workloads 1-3; each round rotates the daemons' order, and the median is reported. */
+  /** Rounds of workloads 1-3 (workload 1: pinned); each round rotates the daemons' order, and the median is reported. */
   rounds: number;
   testXenstoreIterations: number;
   seqOps: number;
@@ -32,6 +32,36 @@ export interface Config {
   hostileOps: number;
   /** Workload 10 (absent from results saved before it existed). */
   durability?: DurabilityConfig;
+  /** Workload 1: rounds of test-xenstore without pinning, beside the pinned ones (absent before they existed). */
+  testXenstoreUnpinnedRounds?: number;
+  /** Workload 12 (absent from results saved before it existed). */
+  coldStart?: ColdStartConfig;
+  /** Workload 13 (absent from results saved before it existed). */
+  fullStore?: FullStoreConfig;
+}
+
+/** Workload 12's sizes. */
+export interface ColdStartConfig {
+  /** Guests booted by each fresh daemon: the sizes of the targets (300 and 1,000 in a full run). */
+  guests: number[];
+  /** Repetitions of each size on each daemon (a fresh daemon every time), the daemons' order rotated; the median is reported. */
+  rounds: number;
+  /** A daemon whose boot of N guests took longer than this is not measured again at N (it cannot be the better peer). */
+  repeatBelowS: number;
+}
+
+/** Workload 13's sizes. */
+export interface FullStoreConfig {
+  /** The domain counts where resident memory is read right after populating and again after an idle pause: the first, then the full store. */
+  domains: number[];
+  /** Populate chunk: VmRSS is also read after each (for the curve), and a daemon over its budget stops between two. */
+  chunk: number;
+  /** Populate time allowed per daemon. */
+  budgetSeconds: number;
+  /** The idle pause between the two readings. */
+  idleSeconds: number;
+  /** Requests per latency measurement (`xsload seq OP N`). */
+  seqOps: number;
 }
 
 /** Workload 10's sizes. */
@@ -56,6 +86,8 @@ export interface DurabilityConfig {
 export interface TestXenstoreRun {
   target: DaemonName;
   round: number;
+  /** Whether the daemon and test-xenstore shared one CPU (absent in results saved before unpinned runs existed: as the run's pinnedCpu says). */
+  pinned?: boolean;
   nsPerOp: Record<string, number>;
   failed: string[];
   seconds: number;
@@ -66,6 +98,8 @@ export interface TestXenstoreRun {
 export interface TestXenstore {
   iterations: number;
   rounds: number;
+  /** Rounds run without pinning (0 or absent: none). */
+  unpinnedRounds?: number;
   tests: string[];
   runs: TestXenstoreRun[];
 }
@@ -158,6 +192,70 @@ export interface ScaleDaemon {
   checkpoints: ScaleCheckpoint[];
   seqEmpty: SeqRow[];
   seqFull: SeqRow[];
+}
+
+/** Workload 12: the boot storm against fresh daemons, one size on one daemon. */
+export interface ColdStartRow {
+  target: DaemonName;
+  guests: number;
+  conns: number;
+  /** The median of bootRunsS. */
+  bootS: number;
+  /** Each repetition's boot time (a fresh daemon each), in the order measured. */
+  bootRunsS: number[];
+  /** Medians over the repetitions, like bootS. */
+  bootEagain: number;
+  bootRequests: number;
+  daemonCpuS: number | null;
+  clientCpuS: number;
+  /** VmRSS right after the boot. */
+  rssKiB: number;
+}
+
+export interface ColdStartResults {
+  rounds: number;
+  repeatBelowS: number;
+  rows: ColdStartRow[];
+}
+
+/** One reading of /proc/<pid>/status, in KiB. */
+export interface MemoryReading {
+  rssKiB: number;
+  anonKiB: number;
+  fileKiB: number;
+  hwmKiB: number;
+}
+
+/** Workload 13: memory at one of the domain counts of FullStoreConfig.domains. */
+export interface FullStoreStep {
+  domains: number;
+  /** Right after the populate that reached it, and after the idle pause. */
+  after: MemoryReading;
+  idle: MemoryReading;
+}
+
+/** Workload 13, one daemon: a fresh daemon filled with domains, and latency on it against an empty twin. */
+export interface FullStoreDaemon {
+  target: DaemonName;
+  /** Domains reached (fewer than the last of FullStoreConfig.domains if the budget ran out). */
+  domains: number;
+  nodesPerGuest: number;
+  populateS: number;
+  populateRequests: number;
+  populateDaemonCpuS: number;
+  stoppedEarly: boolean;
+  /** Fresh, before the first request. */
+  start: MemoryReading;
+  /** After every chunk (VmRSS curve). */
+  checkpoints: ScaleCheckpoint[];
+  steps: FullStoreStep[];
+  seqEmpty: SeqRow[];
+  seqFull: SeqRow[];
+}
+
+export interface FullStoreResults {
+  idleSeconds: number;
+  daemons: FullStoreDaemon[];
 }
 
 export interface FanoutRow {
@@ -340,6 +438,10 @@ export interface Results {
   durability?: DurabilityResults;
   /** Workload 11: --metrics on ÷ off. */
   metrics?: MetricsResults;
+  /** Workload 12: the boot storm on fresh daemons. */
+  coldStart?: ColdStartResults;
+  /** Workload 13: memory with the full store on fresh daemons, and latency on it. */
+  fullStore?: FullStoreResults;
 }
 
 /** Workload 11: a daemon with `--metrics` (scraped once a second) and one without. */

@@ -21,10 +21,12 @@
  *                                           connections, one request in flight each
  *   xsload SOCKET teardown CONNS FIRST COUNT
  *                                           the matching destruction (tx rm, RELEASE)
- *   xsload SOCKET populate CONNS DEPTH FIRST COUNT
+ *   xsload SOCKET populate CONNS DEPTH FIRST COUNT [vbd]
  *                                           the same guest trees without the vbd
  *                                           (no transactions, watches or INTRODUCE),
- *                                           DEPTH requests in flight per connection
+ *                                           DEPTH requests in flight per connection;
+ *                                           with `vbd`, the disk too: the same
+ *                                           nodes a guest as `boot` creates
  *   xsload - run CMD [ARGS...]              run CMD; print its CPU time as JSON on
  *                                           stderr after it exits (exit status kept)
  *   OP: read | write | dir | mkdirrm
@@ -924,6 +926,8 @@ static void tx(const char *sock, int conns, long n, const char *kind)
 
 enum { G_BOOT, G_TEARDOWN, G_POPULATE };
 static int g_mode, g_first;
+/* Populate: the vbd too (the boot's whole tree). */
+static int g_vbd;
 static long g_count;
 
 static char *fmt(const char *f, ...)
@@ -1077,7 +1081,7 @@ static void guest_create(struct steps *s, int domid)
 		req_strs(s, XS_TX_END, tx, "T", NULL);
 
 	device(s, tx, domid, "vif", 0, vif_be, vif_fe);
-	if (g_mode == G_BOOT) /* populate: ~70 nodes a guest, without the disk */
+	if (g_mode == G_BOOT || g_vbd) /* populate without `vbd`: 68 nodes a guest, without the disk */
 		device(s, tx, domid, "vbd", 51712, vbd_be, vbd_fe);
 
 	if (g_mode == G_BOOT)
@@ -1158,7 +1162,7 @@ static int guest_nodes(struct steps *s)
 }
 
 /* Populate: the guest trees as plain requests, DEPTH in flight per connection. */
-static void populate(const char *sock, int conns, int depth, int first, long count)
+static void populate(const char *sock, int conns, int depth, int first, long count, int vbd)
 {
 	struct pc {
 		struct rconn r;
@@ -1174,6 +1178,7 @@ static void populate(const char *sock, int conns, int depth, int first, long cou
 	int c, left, nodes;
 
 	g_mode = G_POPULATE;
+	g_vbd = vbd;
 	g_first = first;
 	g_count = count;
 	for (c = 0; c < conns; c++)
@@ -1242,9 +1247,9 @@ static void populate(const char *sock, int conns, int depth, int first, long cou
 		guest_create(&one, first);
 		nodes = guest_nodes(&one);
 	}
-	printf("{\"mode\":\"populate\",\"conns\":%d,\"depth\":%d,\"guests\":%ld,\"nodes_per_guest\":%d,\"requests\":%ld,"
+	printf("{\"mode\":\"populate\",\"conns\":%d,\"depth\":%d,\"guests\":%ld,\"vbd\":%s,\"nodes_per_guest\":%d,\"requests\":%ld,"
 	       "\"seconds\":%.6f,\"requests_per_s\":%.1f,\"client_cpu_s\":%.4f,\"daemon_cpu_ns\":%lld}\n",
-	       conns, depth, count, nodes, requests, t0, requests / t0, cpu_self() - c0, dticks);
+	       conns, depth, count, vbd ? "true" : "false", nodes, requests, t0, requests / t0, cpu_self() - c0, dticks);
 	for (c = 0; c < conns; c++)
 		close(cs[c].r.fd);
 }
@@ -1297,12 +1302,15 @@ int main(int argc, char **argv)
 		tx(argv[1], atoi(argv[3]), atol(argv[4]), argv[5]);
 	else if (argc >= 6 && (!strcmp(argv[2], "boot") || !strcmp(argv[2], "teardown")))
 		guests(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]), atol(argv[5]));
-	else if (argc >= 7 && !strcmp(argv[2], "populate"))
-		populate(argv[1], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atol(argv[6]));
+	else if (argc >= 7 && !strcmp(argv[2], "populate")) {
+		if (argc >= 8 && strcmp(argv[7], "vbd"))
+			fail("populate: the optional last argument is vbd, not %s", argv[7]);
+		populate(argv[1], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atol(argv[6]), argc >= 8);
+	}
 	else {
 		fprintf(stderr, "usage: xsload SOCKET seq OP N | par OP CONNS DEPTH N | fanout WATCHES WRITES\n"
 				"       | tx CONNS N shared|disjoint | boot|teardown CONNS FIRST COUNT\n"
-				"       | populate CONNS DEPTH FIRST COUNT\n"
+				"       | populate CONNS DEPTH FIRST COUNT [vbd]\n"
 				"       xsload - run CMD [ARGS...]\n");
 		return 2;
 	}

@@ -10,8 +10,10 @@ import { explainMisses } from "./misses.js";
 import { page } from "./page.js";
 import type { Section } from "./section.js";
 import { bootStormSection } from "./sections/boot-storm.js";
+import { coldStartSection } from "./sections/cold-start.js";
 import { durabilitySection } from "./sections/durability.js";
 import { fanoutSection } from "./sections/fanout.js";
+import { fullStoreSection } from "./sections/full-store.js";
 import { metricsSection } from "./sections/metrics.js";
 import { guestStormSection, hostileSection } from "./sections/guests.js";
 import { cpuPerOpSection, parallelSection } from "./sections/parallel.js";
@@ -39,6 +41,8 @@ export async function writeReport(r: Results, outDir: string): Promise<string[]>
     hostileSection(r),
     durabilitySection(r),
     metricsSection(r),
+    coldStartSection(r),
+    fullStoreSection(r),
   ].filter((x): x is Section => x !== null);
   const checks = parts.flatMap((x) => x.checks);
   const sections = parts.flatMap((x) => (x.markdown === undefined ? [] : [x.markdown]));

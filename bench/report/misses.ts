@@ -1,7 +1,8 @@
 /** "Where a target is missed, and why": the paragraphs under the targets table, from the run's own numbers. */
 import { median } from "../lib.js";
-import type { BootRow, ParRow, Results, SeqRow } from "../types.js";
+import type { BootRow, FullStoreDaemon, ParRow, Results, SeqRow, TestXenstoreRun } from "../types.js";
 import { g, mib, n, pct, ratio } from "./format.js";
+import { bytesPerNode, lastReading } from "./sections/full-store.js";
 import type { Check } from "./targets.js";
 
 /**
@@ -17,9 +18,9 @@ export function explainMisses(r: Results, checks: Check[]): string {
     const v = seq.filter((x: SeqRow) => x.target === t && x.op === op && x.daemonCpuUsPerOp !== null).map((x) => x.daemonCpuUsPerOp!);
     return v.length ? g(median(v)) : "–";
   };
-  if (missed(/^1 |^2 /)) {
+  if (missed(/^(1|2) (?!.*unpinned)/)) {
     out.push(`* **One request at a time (workloads 1 and 2).** Each request costs a wake-up, a read and a write system call, plus the runtime around them. The echo servers measure that floor on this machine: per \`read\`, the Node.js echo server costs ${cpu("echo-node")} µs of server CPU and the C one ${cpu("echo-c")} µs, against ${cpu("tsxenstored")} µs for tsxenstored and ${cpu("cxenstored")} µs for cxenstored. tsxenstored's own work (parsing, the tree, the reply) is the difference to the Node.js echo server; the rest is what Node.js's event loop and streams cost per wake-up, which a C daemon does not pay. Missed in this run: ${checks
-      .filter((c) => c.ok === false && /^(1|2) /.test(c.workload))
+      .filter((c) => c.ok === false && /^(1|2) /.test(c.workload) && !/unpinned/.test(c.what))
       .map((c) => `${c.what} ${ratio(c.ratio)}`)
       .join(", ")}.`);
   }
@@ -60,7 +61,19 @@ export function explainMisses(r: Results, checks: Check[]): string {
           : ` That leaves ${g(need - echoNode)} µs per request above the Node.js echo server (${g(echoNode)} µs in this very traffic) for the work of a libxl request; tsxenstored needs ${g((wall(b) ?? 0) - echoNode)} µs more than the echo server.`;
     out.push(`* **Boot storm.** Creating ${b ? n(b.guests) : "the"} guests the libxl way is ${b ? n(b.bootRequests) : "about 126 per guest"} synchronous requests from 8 connections with one request in flight each. Halving ${bestPeer?.target ?? "the better peer"}'s time means finishing one every ${g(need)} µs on average; tsxenstored finishes one every ${g(wall(b))} µs${perReq !== null ? ` (${g(perReq)} µs of daemon CPU per request, boot and teardown together)` : ""}, while the same traffic with plain \`READ\`s takes it ${g(floorOf("tsxenstored"))} µs (the floor table in section 5): libxl's requests are heavier (transactions creating about 30 nodes each, replayed at commit; \`SET_PERMS\`; watches).${verdict} Profiled by hand (2026-11-29, \`strace -c\` and \`node --cpu-prof\` on a warmed daemon creating guests in batches of 100): tsxenstored makes the minimum of system calls, one \`read\` and one \`write\` per request and one \`epoll_wait\` per eight, and 44% of its busy time is inside the \`write\` that sends a reply and wakes the waiting client on the other core, a cost every daemon pays per reply on this virtual machine.`);
   }
-  if (missed(/resident memory/)) {
+  if (missed(/^1 .*unpinned/) && r.testXenstore) {
+    const runs = r.testXenstore.runs;
+    const of = (t: string, pinned: boolean): TestXenstoreRun[] => runs.filter((x) => x.target === t && (x.pinned ?? r.pinnedCpu !== null) === pinned);
+    const wall = (t: string, pinned: boolean): string => g(median(of(t, pinned).map((x) => x.seconds)));
+    const cpu = (t: string, pinned: boolean): string => g(median(of(t, pinned).map((x) => x.daemonCpuS ?? NaN)));
+    const both = r.pinnedCpu !== null;
+    const say = (t: string): string => (both ? `${wall(t, false)} s unpinned against ${wall(t, true)} s on one CPU (the daemon's CPU time ${cpu(t, false)} s against ${cpu(t, true)} s)` : `${wall(t, false)} s (the daemon's CPU time ${cpu(t, false)} s)`);
+    out.push(`* **test-xenstore unpinned.** Unpinned, the scheduler may run the daemon and test-xenstore on different CPUs; each of test-xenstore's requests then wakes the daemon's CPU and each reply wakes test-xenstore's, and on this virtual machine such a wake-up is slow and varies with the rest of the machine's load (see "Machine"). A whole \`test-xenstore -i ${n(r.testXenstore.iterations)}\` took tsxenstored ${say("tsxenstored")}; cxenstored ${say("cxenstored")}. Unpinned, in this run: ${checks
+      .filter((c) => c.workload.startsWith("1 ") && /unpinned/.test(c.what))
+      .map((c) => (/geometric/.test(c.what) ? `the geometric mean of the tests' ratios to cxenstored ${ratio(c.ratio)}` : `the slowest test, ${c.measured}, ${ratio(c.ratio)}`))
+      .join("; ")}.`);
+  }
+  if (missed(/^6 .*resident memory/)) {
     const s = r.scale ?? [];
     const ts = s.find((x) => x.target === "tsxenstored");
     const cx = s.find((x) => x.target === "cxenstored");
@@ -96,6 +109,48 @@ export function explainMisses(r: Results, checks: Check[]): string {
       if (slow?.replayed && slow.recoveredMs !== null) said.push(`the slowest restart replayed ${n(slow.replayed)} commits in ${n(slow.recoveredMs)} ms (${g((slow.recoveredMs * 1000) / slow.replayed)} µs each) of its ${n(slow.readyMs)} ms`);
     }
     out.push(`* **Crash durability (workload 10).** Measured in this run: ${said.join("; ")}.`);
+  }
+  if (missed(/^12 /) && r.coldStart) {
+    const rows = r.coldStart.rows;
+    const perReq = (x: { daemonCpuS: number | null; bootRequests: number } | undefined): string => (x && x.daemonCpuS !== null ? g((x.daemonCpuS * 1e6) / x.bootRequests) : "–");
+    const said = checks
+      .filter((c) => c.ok === false && c.workload.startsWith("12 "))
+      .map((c) => {
+        const size = Number(/^([\d,]+) guests/.exec(c.what)?.[1]?.replace(/,/g, ""));
+        const of = (t: string) => rows.find((x) => x.guests === size && x.target === t);
+        const ts = of("tsxenstored");
+        const ox = of("oxenstored");
+        const warm = (t: string) => r.bootStorm?.find((x) => x.guests === size && x.target === t);
+        const wts = warm("tsxenstored");
+        const wox = warm("oxenstored");
+        return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests, fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
+      });
+    out.push(`* **Cold start.** A fresh tsxenstored runs its first requests in V8's interpreter and compiles the busy code as it goes; cxenstored and oxenstored are compiled ahead of time. The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.`);
+  }
+  if (missed(/^13 .*VmRSS/) && r.fullStore) {
+    const ds = r.fullStore.daemons;
+    const of = (t: string): FullStoreDaemon | undefined => ds.find((x) => x.target === t);
+    const at = (x: FullStoreDaemon | undefined): string => {
+      const l = x && lastReading(x);
+      return l ? `${mib(l.reading.rssKiB)} MiB (${mib(l.reading.anonKiB)} private) with ${n(l.domains)} domains${l.idle ? "" : " (right after its last chunk: stopped by its budget)"}, ${n(bytesPerNode(x))} bytes per node` : "–";
+    };
+    const ts = of("tsxenstored");
+    const te = ts?.steps.find((s) => s.domains === ts.domains);
+    out.push(`* **Resident memory with a full store.** A fresh tsxenstored is at ${ts ? mib(ts.start.rssKiB) : "–"} MiB resident before it stores anything, ${ts ? mib(ts.start.fileKiB) : "–"} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable) and ${ts ? mib(ts.start.anonKiB) : "–"} MiB private; cxenstored starts at ${mib(of("cxenstored")?.start.rssKiB ?? NaN)} MiB, oxenstored at ${mib(of("oxenstored")?.start.rssKiB ?? NaN)} MiB. Filled (the last reading, ${r.fullStore.idleSeconds} s idle unless said): tsxenstored ${at(ts)}; cxenstored ${at(of("cxenstored"))}; oxenstored ${at(of("oxenstored"))}.${te ? ` The ${r.fullStore.idleSeconds} s idle pause changed tsxenstored's VmRSS by ${mib(te.idle.rssKiB - te.after.rssKiB)} MiB (${mib(te.after.rssKiB)} MiB right after filling).` : ""}`);
+  }
+  if (missed(/^13 .*p50/) && r.fullStore) {
+    const ts = r.fullStore.daemons.find((x) => x.target === "tsxenstored");
+    const said = checks
+      .filter((c) => c.ok === false && c.workload.startsWith("13 ") && /p50/.test(c.what))
+      .map((c) => {
+        const op = /`(\w+)`/.exec(c.what)?.[1];
+        const e = ts?.seqEmpty.find((x) => x.op === op);
+        const f = ts?.seqFull.find((x) => x.op === op);
+        const cpu = e && f && e.daemonCpuUsPerOp !== null && f.daemonCpuUsPerOp !== null ? f.daemonCpuUsPerOp / e.daemonCpuUsPerOp : null;
+        const why = cpu === null ? "" : cpu > 1.05 ? `: the full store costs the daemon more CPU per request (${ratio(cpu)})` : ` while the daemon's CPU per request changed by ${ratio(cpu)}: the difference is outside the daemon's own work (the round trip on this machine)`;
+        return `\`${op}\` p50 ${g(f?.p50Us)} µs full against ${g(e?.p50Us)} µs empty (${ratio(c.ratio)}); daemon CPU ${g(f?.daemonCpuUsPerOp)} against ${g(e?.daemonCpuUsPerOp)} µs per request${why}`;
+      });
+    out.push(`* **Latency on the full store (workload 13).** ${said.join("; ")}.`);
   }
   if (out.length === 0) return "";
   return `## Where a target is missed, and why
