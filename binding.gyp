@@ -6,6 +6,11 @@
       "cflags": ["-Wall", "-O2"]
     },
     {
+      "target_name": "tsxs_heap",
+      "sources": ["native/heap.cc"],
+      "cflags_cc": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
       "target_name": "tsxs_xen",
       "sources": ["native/xen.c"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

@@ -154,6 +154,7 @@ test("bad option values exit with status 2 and name the problem", () => {
     [["-q", "bogus=5"], /unknown quota.*bogus/],
     [["-E", "abc"], /invalid.*abc/],
     [["-Q", "memory=abc"], /invalid.*abc/],
+    [["--warm-up", "lots"], /invalid parameter value "lots" for --warm-up/],
   ] as const) {
     const r = runDaemon([...args]);
     assert.equal(r.status, 2, `${args.join(" ")}: status; stderr: ${r.stderr}`);

@@ -19,12 +19,14 @@ import { socketAnswers, UnixListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
 import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
+import { HeapReturn } from "../system/heap-return.js";
 import { lockStateDir } from "../system/statelock.js";
 import type { MetricsServer } from "../metrics/http.js";
 import { describeAddress } from "../util/loopback-address.js";
 import { Notices } from "../util/notices.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
+import { warmUp } from "./warmup.js";
 
 export interface Daemon {
   readonly xenstored: Xenstored;
@@ -170,6 +172,10 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       inspector = await InspectServer.start(xenstored.inspectSource(), opts.inspect, { log });
       announce(`inspector on ${inspectorAt(inspector.address)}`);
     }
+    if (opts.warmUp > 0) {
+      const w = warmUp(opts.warmUp);
+      log(`warmed up: ${w.guests} guests, ${w.requests} requests on a scratch store in ${w.ms.toFixed(0)} ms`);
+    }
     if (inherited) {
       const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
       listeners.push(rw);
@@ -212,6 +218,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     hypervisor: hypervisor.description,
     metrics: metricsAt,
   });
+  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests, log }).start();
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
@@ -225,6 +232,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     shutdown(why) {
       stopping ??= (async () => {
         notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
+        heapReturn.stop();
         await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;

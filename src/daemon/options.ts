@@ -12,6 +12,9 @@ import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
 import { isLogLevel, type NoticeLevel } from "../util/notices.js";
 import { parseCount } from "../util/cparse.js";
 
+/** Guests the warm-up creates by default (src/daemon/warmup.ts): enough for the JIT, a few hundred ms. */
+export const WARM_UP_GUESTS = 300;
+
 export interface DaemonOptions {
   foreground: boolean;
   pidFile: string | null;
@@ -44,6 +47,8 @@ export interface DaemonOptions {
   /** The structured (JSON lines) log: a path, "-" for stderr, or null (off). */
   logFile: string | null;
   logLevel: NoticeLevel;
+  /** Guests a scratch daemon creates and destroys before the sockets accept, to warm the JIT (0: none). */
+  warmUp: number;
 }
 
 export interface UnitRequest {
@@ -127,6 +132,11 @@ tsxenstored options:
                           connections cut off, start, stop, recovery); - for
                           stderr; reopened on SIGHUP
       --log-level <level> error, warn, info (default) or debug
+      --warm-up <n>       before accepting clients, create and destroy <n>
+                          guests (default ${WARM_UP_GUESTS}) on a scratch store
+                          of its own, so that the first guests of a host's
+                          boot meet compiled code (a few hundred ms at start);
+                          0 to start at once
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -208,6 +218,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         metrics: { type: "string" },
         "log-file": { type: "string" },
         "log-level": { type: "string" },
+        "warm-up": { type: "string" },
         prefix: { type: "string" },
       },
     });
@@ -287,5 +298,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     metrics,
     logFile,
     logLevel,
+    warmUp: v["warm-up"] !== undefined ? int("--warm-up", v["warm-up"]) : WARM_UP_GUESTS,
   };
 }

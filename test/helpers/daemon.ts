@@ -47,7 +47,9 @@ export async function waitForSocket(path: string, timeoutMs = 10000, alive: () =
 export async function startTsxenstored(args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningDaemon> {
   const dir = mkdtempSync(join(tmpdir(), "tsxs-"));
   const socket = join(dir, "socket");
-  const child = spawn(process.execPath, [BIN, "-N", ...args], {
+  // No warm-up unless a test asks for one: hundreds of daemons start in `npm test`.
+  const warm = args.some((a) => a.startsWith("--warm-up")) ? [] : ["--warm-up", "0"];
+  const child = spawn(process.execPath, [BIN, "-N", ...warm, ...args], {
     env: { ...process.env, XENSTORED_RUNDIR: dir, XENSTORED_PATH: socket, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

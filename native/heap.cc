@@ -1,0 +1,45 @@
+// tsxs_heap: the one V8 call the daemon needs that Node.js does not expose
+// to JavaScript. After a burst (a populate of thousands of guests) V8 keeps
+// the heap it grew to, several times what is live, until its own memory
+// reducer happens to run; the daemon, which knows when it has gone idle,
+// asks V8 to compact and give the free pages back. Built by `npm ci`
+// (node-gyp) against Node's own headers; V8's C++ API, hence not Node-API.
+#include <node.h>
+#include <v8.h>
+
+namespace {
+
+// memoryPressure(level): tell V8 how short of memory the process is.
+//   level 0: none (V8's ordinary heuristics again),
+//   level 1: moderate (an incremental, memory-reducing collection starts),
+//   level 2: critical (a full, compacting collection now, on this thread,
+//            that returns the free pages to the system).
+// Anything else is a TypeError. Returns undefined.
+void MemoryPressure(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (args.Length() != 1 || !args[0]->IsInt32()) {
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8Literal(isolate, "memoryPressure(level): level is 0, 1 or 2")));
+    return;
+  }
+  int level = args[0].As<v8::Int32>()->Value();
+  v8::MemoryPressureLevel to;
+  switch (level) {
+    case 0: to = v8::MemoryPressureLevel::kNone; break;
+    case 1: to = v8::MemoryPressureLevel::kModerate; break;
+    case 2: to = v8::MemoryPressureLevel::kCritical; break;
+    default:
+      isolate->ThrowException(v8::Exception::TypeError(
+          v8::String::NewFromUtf8Literal(isolate, "memoryPressure(level): level is 0, 1 or 2")));
+      return;
+  }
+  isolate->MemoryPressureNotification(to);
+}
+
+void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, void*) {
+  NODE_SET_METHOD(exports, "memoryPressure", MemoryPressure);
+}
+
+}  // namespace
+
+NODE_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,95 @@
+/**
+ * Memory returned after a burst (src/system/heap-return.ts, native/heap.cc).
+ */
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { test } from "node:test";
+import { HeapReturn, returnHeap } from "../src/system/heap-return.js";
+
+const MiB = 1024 * 1024;
+
+/** A HeapReturn on a fake clock, heap and collector. */
+function rig(opts: { idleMs?: number; minGrowth?: number } = {}) {
+  const s = { activity: 0, heap: 50 * MiB, now: 0, collected: 0, lines: [] as string[] };
+  const h = new HeapReturn({
+    activity: () => s.activity,
+    heapSize: () => s.heap,
+    now: () => s.now,
+    collect: () => {
+      s.collected++;
+      s.heap = 60 * MiB;
+      return true;
+    },
+    log: (l) => s.lines.push(l),
+    ...opts,
+  });
+  return { s, h };
+}
+
+test("heap return: only after the daemon has been idle for idleMs, and only once the heap has grown by minGrowth", () => {
+  const { s, h } = rig({ idleMs: 1000, minGrowth: 16 * MiB });
+  // Busy: requests keep arriving while the heap grows.
+  for (let t = 0; t < 5000; t += 250) {
+    s.now = t;
+    s.activity++;
+    s.heap += 10 * MiB;
+    assert.equal(h.check(), false, `busy at ${t} ms`);
+  }
+  // Quiet since the last request (at 4,750 ms), but not for long enough yet.
+  s.now = 5500;
+  assert.equal(h.check(), false);
+  s.now = 5749;
+  assert.equal(h.check(), false);
+  // Quiet for 1 s: returned once, and logged.
+  s.now = 5750;
+  assert.equal(h.check(), true);
+  assert.equal(s.collected, 1);
+  assert.deepEqual(s.lines, ["idle: heap returned, 250 -> 60 MiB in 0 ms"]);
+  // Still idle, heap no larger: nothing more.
+  s.now = 9000;
+  assert.equal(h.check(), false);
+  // A little growth (less than minGrowth) after more requests: nothing.
+  s.activity++;
+  s.heap += 15 * MiB;
+  h.check();
+  s.now = 11000;
+  assert.equal(h.check(), false);
+  // Enough growth: again.
+  s.activity++;
+  s.now = 12000;
+  s.heap += 1 * MiB;
+  h.check();
+  s.now = 13000;
+  assert.equal(h.check(), true);
+  assert.equal(s.collected, 2);
+});
+
+test("heap return: growth counts from where V8 shrank the heap by itself", () => {
+  const { s, h } = rig({ idleMs: 0, minGrowth: 16 * MiB });
+  s.heap = 20 * MiB; // V8's own reducer ran
+  assert.equal(h.check(), false);
+  s.heap = 37 * MiB;
+  assert.equal(h.check(), true);
+});
+
+test("heap return: without the addon it stops checking", () => {
+  const h = new HeapReturn({ activity: () => 0, heapSize: () => 1e9, now: () => 1e9, collect: () => false, idleMs: 0 }).start(1000);
+  assert.equal(h.check(), false);
+  assert.equal(h.returns, 0);
+  h.stop();
+});
+
+test("native memoryPressure: a compacting collection gives a dropped heap back; bad levels are a TypeError", () => {
+  const addon = createRequire(import.meta.url)("../../build/Release/tsxs_heap.node") as { memoryPressure(level: unknown): void };
+  for (const bad of [3, -1, "2", undefined, 1.5]) assert.throws(() => addon.memoryPressure(bad), TypeError);
+  assert.throws(() => (addon.memoryPressure as () => void)(), TypeError);
+  let junk: object[] | null = [];
+  for (let i = 0; i < 400_000; i++) junk.push({ i, s: `x${i}`, a: [i] });
+  const full = process.memoryUsage().heapTotal;
+  junk = null;
+  assert.equal(returnHeap(), true);
+  const after = process.memoryUsage().heapTotal;
+  assert.ok(after < full - 20 * MiB, `heap ${full / MiB} MiB -> ${after / MiB} MiB`);
+  addon.memoryPressure(1);
+  addon.memoryPressure(0);
+});
