@@ -3,13 +3,14 @@
  * populates thousands of guests (measured: 290 MiB resident for 80 MiB
  * live after 10,000 guests) and shrinks it only when its memory reducer
  * happens to run, seconds to never later. The daemon knows when it has gone
- * idle: once no request has arrived for `idleMs` and the heap has grown by
- * `minGrowth` bytes since the last time, it asks V8 (native/heap.cc) for a
+ * idle: once no request has arrived for `idleMs` and the heap's old
+ * generation has grown by `minGrowth` bytes since the last time, it asks V8 (native/heap.cc) for a
  * compacting collection that returns the free pages, then for ordinary
  * behaviour again. It runs only while idle, so no request waits for it,
  * and not again until the heap has grown again.
  */
 import { createRequire } from "node:module";
+import { getHeapSpaceStatistics } from "node:v8";
 
 interface HeapAddon {
   /** 0 none, 1 moderate, 2 critical (a compacting collection now). */
@@ -55,7 +56,7 @@ export interface HeapReturnOptions {
   readonly log?: (line: string) => void;
 }
 
-export const HEAP_RETURN_DEFAULTS = { idleMs: 1000, minGrowth: 16 * 1024 * 1024, checkMs: 250 } as const;
+export const HEAP_RETURN_DEFAULTS = { idleMs: 1000, minGrowth: 32 * 1024 * 1024, checkMs: 250 } as const;
 
 export class HeapReturn {
   private readonly idleMs: number;
@@ -74,7 +75,7 @@ export class HeapReturn {
   constructor(private readonly opts: HeapReturnOptions) {
     this.idleMs = opts.idleMs ?? HEAP_RETURN_DEFAULTS.idleMs;
     this.minGrowth = opts.minGrowth ?? HEAP_RETURN_DEFAULTS.minGrowth;
-    this.heapSize = opts.heapSize ?? (() => process.memoryUsage().heapTotal);
+    this.heapSize = opts.heapSize ?? oldGenerationSize;
     this.now = opts.now ?? (() => performance.now());
     this.collect = opts.collect ?? returnHeap;
     this.lastActivity = opts.activity();
@@ -116,6 +117,18 @@ export class HeapReturn {
     this.opts.log?.(`idle: heap returned, ${mib(before)} -> ${mib(this.base)} MiB in ${(this.now() - now).toFixed(0)} ms`);
     return true;
   }
+}
+
+/**
+ * The heap's old generation (everything but the young spaces): what a burst
+ * leaves grown. The young generation is left out: it grows and shrinks with
+ * any traffic, and counting it made an ordinary benchmark round look like a
+ * burst (and each return costs the next requests a re-warm of compiled code).
+ */
+function oldGenerationSize(): number {
+  let n = 0;
+  for (const s of getHeapSpaceStatistics()) if (!s.space_name.startsWith("new_")) n += s.space_size;
+  return n;
 }
 
 function mib(bytes: number): string {
