@@ -300,6 +300,9 @@ async function timedDom0(c: XenStoreClient, ops: number, out: number[]): Promise
   }
 }
 
+/** How long the well-behaved guests may take beside the flooding one before they count as starved. */
+const FLOODED_PHASE_LIMIT_S = 120;
+
 async function hostile(dir: string, well: number, ops: number): Promise<Record<string, unknown>> {
   const socket = join(dir, "socket");
   const dom0 = await XenStoreClient.connect(socket);
@@ -325,7 +328,22 @@ async function hostile(dir: string, well: number, ops: number): Promise<Record<s
     await new Promise((res) => setTimeout(res, 20));
   }
   await new Promise((res) => setTimeout(res, 500)); // let the flood reach its steady state
-  const flooded = await phase();
+  // A daemon that serves the flooding ring before everyone else may never
+  // answer the others: that is a result (starvation), not a reason to hang.
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`starved: the ${well} well-behaved guests and dom0 did not finish ${ops} requests each within ${FLOODED_PHASE_LIMIT_S} s beside the flooding guest`)), FLOODED_PHASE_LIMIT_S * 1000);
+  });
+  let flooded: Record<string, unknown>;
+  try {
+    flooded = await Promise.race([phase(), limit]);
+  } catch (e) {
+    flooder.kill("SIGKILL");
+    process.stderr.write(`${(e as Error).message}\n`);
+    process.exit(3);
+  } finally {
+    clearTimeout(timer);
+  }
   flooder.kill("SIGTERM");
   await once(flooder, "exit");
   const flood = JSON.parse(out.split("\n").find((l) => l.startsWith("{")) ?? "{}") as Record<string, unknown>;

@@ -77,7 +77,7 @@ ${r.errors.length ? `\n## What failed in this run\n\n${r.errors.map((e) => `* ${
 ## Reproducing
 
 \`\`\`sh
-npm run bench              # everything: about 15 minutes on 2 cores
+npm run bench              # everything: about 30 minutes on 2 cores
 npm run bench -- --quick   # smaller N, one round: under a minute
 \`\`\`
 
