@@ -110,6 +110,18 @@ export function explainMisses(r: Results, checks: Check[]): string {
     }
     out.push(`* **Crash durability (workload 10).** Measured in this run: ${said.join("; ")}.`);
   }
+  if (missed(/^9 /) && r.hostile) {
+    const rows = r.hostile;
+    const one = (t: string): string => {
+      const x = rows.find((h) => h.target === t);
+      return x
+        ? `${t} ${g(x.quiet.guests.p99Ms)} ms without the flood and ${g(x.flooded.guests.p99Ms)} ms beside it (${ratio(x.flooded.guests.p99Ms / x.quiet.guests.p99Ms)}), while answering the flooding guest ${n(x.floodPerS)} requests/s`
+        : `${t} –`;
+    };
+    out.push(
+      `* **A flooding guest (workload 9).** The well-behaved guests' p99 beside the flood against without it, and what the flooding guest got meanwhile: ${["tsxenstored", "cxenstored", "oxenstored"].map(one).join("; ")}. All ${rows[0] ? n(rows[0].well) : ""} guests and dom0 have requests in flight at once; one Node.js thread takes the connections in turn (a batch from each), so a guest's request waits behind a round of the others even without the flood: that, not the flooding guest, is most of tsxenstored's p99.`,
+    );
+  }
   if (missed(/^12 /) && r.coldStart) {
     const rows = r.coldStart.rows;
     const perReq = (x: { daemonCpuS: number | null; bootRequests: number } | undefined): string => (x && x.daemonCpuS !== null ? g((x.daemonCpuS * 1e6) / x.bootRequests) : "–");
