@@ -2,7 +2,7 @@
  * The Xen addon (native/xen.c), typed. Loaded on first use; absent when it
  * did not build, in which case there is no ring support.
  */
-import { createRequire } from "node:module";
+import { addonLoader } from "../util/addon.js";
 
 /** An opaque mapped ring page. */
 export type NativeRing = { readonly __ring: unique symbol };
@@ -43,15 +43,4 @@ export interface XenAddon {
   domainInfo(domid: number): number;
 }
 
-let loaded: XenAddon | null | undefined;
-
-export function xenAddon(): XenAddon | null {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)("../../../build/Release/tsxs_xen.node") as XenAddon;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded;
-}
+export const xenAddon = addonLoader<XenAddon>("tsxs_xen");

@@ -9,7 +9,7 @@
  * behaviour again. It runs only while idle, so no request waits for it,
  * and not again until the heap has grown again.
  */
-import { createRequire } from "node:module";
+import { addonLoader } from "../util/addon.js";
 import { getHeapSpaceStatistics } from "node:v8";
 
 interface HeapAddon {
@@ -17,19 +17,7 @@ interface HeapAddon {
   memoryPressure(level: number): void;
 }
 
-let addon: HeapAddon | null | undefined;
-
-/** The addon (build/Release/tsxs_heap.node), or null when it did not build. */
-function heapAddon(): HeapAddon | null {
-  if (addon === undefined) {
-    try {
-      addon = createRequire(import.meta.url)("../../../build/Release/tsxs_heap.node") as HeapAddon;
-    } catch {
-      addon = null;
-    }
-  }
-  return addon;
-}
+const heapAddon = addonLoader<HeapAddon>("tsxs_heap");
 
 /** A compacting collection that returns free heap pages to the system; false without the addon. */
 export function returnHeap(): boolean {

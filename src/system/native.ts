@@ -2,7 +2,7 @@
  * Loader for the small Node-API addon (native/tsxs_native.c), built by
  * `npm ci`. Everything that uses it degrades gracefully when it is missing.
  */
-import { createRequire } from "node:module";
+import { addonLoader } from "../util/addon.js";
 
 export interface SocketInfo {
   family: "unix" | "inet" | "inet6" | "other";
@@ -19,15 +19,4 @@ export interface NativeHelpers {
   lockExclusive(fd: number): number;
 }
 
-let loaded: NativeHelpers | null | undefined;
-
-export function native(): NativeHelpers | null {
-  if (loaded === undefined) {
-    try {
-      loaded = createRequire(import.meta.url)("../../../build/Release/tsxs_native.node") as NativeHelpers;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded;
-}
+export const native = addonLoader<NativeHelpers>("tsxs_native");
