@@ -77,6 +77,7 @@ import type {
   FullStoreDaemon,
   FullStoreResults,
   MemoryReading,
+  Population,
 } from "./types.js";
 
 /** Where this suite's compiled modules are (bench/guests.ts runs as its own process). */
@@ -542,22 +543,8 @@ class Suite {
         });
       }
     for (const name of DAEMONS) {
-      const m = memoryKiB(d[name].pid);
-      out.set(name, {
-        target: name,
-        domains: 0,
-        nodesPerGuest: 0,
-        populateS: 0,
-        populateRequests: 0,
-        populateDaemonCpuS: 0,
-        stoppedEarly: false,
-        rssEmptyKiB: m.rss,
-        checkpoints: [{ domains: 0, rssKiB: m.rss, hwmKiB: m.hwm, anonKiB: m.anon, fileKiB: m.file, seconds: 0 }],
-        seqEmpty: [],
-        seqFull: [],
-        rssFullKiB: m.rss,
-        hwmFullKiB: m.hwm,
-      });
+      const m = memoryReading(d[name].pid);
+      out.set(name, { ...emptyPopulation(name, m), rssEmptyKiB: m.rssKiB, seqEmpty: [], seqFull: [], rssFullKiB: m.rssKiB, hwmFullKiB: m.hwmKiB });
     }
     const active = new Set<DaemonName>(DAEMONS);
     const lastChunkS = new Map<DaemonName, number>();
@@ -576,16 +563,10 @@ class Suite {
         }
         const ok = await this.attempt(`scale populate ${name} ${first}..${first + count - 1}`, async () => {
           const j = (await this.lg.run(d[name], ["populate", cfg.toolstackConns, 32, first, count], 1800000)).json;
+          const m = addChunk(s, count, j, d[name].pid);
           const secs = num(j, "seconds");
-          s.domains += count;
-          s.nodesPerGuest = num(j, "nodes_per_guest");
-          s.populateS += secs;
-          s.populateRequests += num(j, "requests");
-          s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
-          const m = memoryKiB(d[name].pid);
-          s.checkpoints.push({ domains: s.domains, rssKiB: m.rss, hwmKiB: m.hwm, anonKiB: m.anon, fileKiB: m.file, seconds: s.populateS });
           lastChunkS.set(name, secs);
-          log(`scale ${name}: ${s.domains} domains, ${(m.rss / 1024).toFixed(0)} MiB, chunk ${secs.toFixed(1)} s`);
+          log(`scale ${name}: ${s.domains} domains, ${(m.rssKiB / 1024).toFixed(0)} MiB, chunk ${secs.toFixed(1)} s`);
         });
         if (ok === null) active.delete(name);
       }
@@ -733,25 +714,8 @@ class Suite {
 
   /** Workload 13's populate of one fresh daemon, up to the last of fc.domains or its time budget. */
   private async fill(t: Target, name: DaemonName, fc: FullStoreConfig): Promise<FullStoreDaemon> {
-    const read = (): MemoryReading => {
-      const m = memoryKiB(t.pid);
-      return { rssKiB: m.rss, anonKiB: m.anon, fileKiB: m.file, hwmKiB: m.hwm };
-    };
-    const start = read();
-    const s: FullStoreDaemon = {
-      target: name,
-      domains: 0,
-      nodesPerGuest: 0,
-      populateS: 0,
-      populateRequests: 0,
-      populateDaemonCpuS: 0,
-      stoppedEarly: false,
-      start,
-      checkpoints: [{ domains: 0, rssKiB: start.rssKiB, hwmKiB: start.hwmKiB, anonKiB: start.anonKiB, fileKiB: start.fileKiB, seconds: 0 }],
-      steps: [],
-      seqEmpty: [],
-      seqFull: [],
-    };
+    const start = memoryReading(t.pid);
+    const s: FullStoreDaemon = { ...emptyPopulation(name, start), start, steps: [], seqEmpty: [], seqFull: [] };
     const last = Math.max(...fc.domains);
     let lastChunkS = 0;
     while (s.domains < last) {
@@ -768,16 +732,10 @@ class Suite {
       const ok = await this.attempt(`full store: populate ${name} ${first}..${first + count - 1}`, async () => {
         const j = (await this.lg.run(t, ["populate", this.cfg.toolstackConns, 32, first, count, "vbd"], 1800000)).json;
         lastChunkS = num(j, "seconds");
-        s.domains += count;
-        s.nodesPerGuest = num(j, "nodes_per_guest");
-        s.populateS += lastChunkS;
-        s.populateRequests += num(j, "requests");
-        s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
-        const m = read();
-        s.checkpoints.push({ domains: s.domains, rssKiB: m.rssKiB, hwmKiB: m.hwmKiB, anonKiB: m.anonKiB, fileKiB: m.fileKiB, seconds: s.populateS });
+        const m = addChunk(s, count, j, t.pid);
         if (s.domains !== next) return;
         await sleep(fc.idleSeconds * 1000);
-        const idle = read();
+        const idle = memoryReading(t.pid);
         s.steps.push({ domains: s.domains, after: m, idle });
         log(`full store ${name}: ${s.domains} domains, ${(m.rssKiB / 1024).toFixed(1)} MiB right after, ${(idle.rssKiB / 1024).toFixed(1)} MiB ${fc.idleSeconds} s later (populate ${s.populateS.toFixed(1)} s)`);
       });
@@ -787,6 +745,29 @@ class Suite {
   }
 }
 
+/** VmRSS and its parts, VmHWM, of a process. */
+function memoryReading(pid: number): MemoryReading {
+  const m = memoryKiB(pid);
+  return { rssKiB: m.rss, anonKiB: m.anon, fileKiB: m.file, hwmKiB: m.hwm };
+}
+
+/** A daemon about to be populated: nothing yet, its fresh memory as the first checkpoint. */
+function emptyPopulation(target: DaemonName, fresh: MemoryReading): Population {
+  const checkpoints = [{ domains: 0, ...fresh, seconds: 0 }];
+  return { target, domains: 0, nodesPerGuest: 0, populateS: 0, populateRequests: 0, populateDaemonCpuS: 0, stoppedEarly: false, checkpoints };
+}
+
+/** Count one populate chunk of `count` guests (xsload's JSON `j`) and read the daemon's memory after it. */
+function addChunk(s: Population, count: number, j: Record<string, unknown>, pid: number): MemoryReading {
+  s.domains += count;
+  s.nodesPerGuest = num(j, "nodes_per_guest");
+  s.populateS += num(j, "seconds");
+  s.populateRequests += num(j, "requests");
+  s.populateDaemonCpuS += daemonCpuSeconds(j.daemon_cpu_ns) ?? 0;
+  const m = memoryReading(pid);
+  s.checkpoints.push({ domains: s.domains, ...m, seconds: s.populateS });
+  return m;
+}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({

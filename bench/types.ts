@@ -177,19 +177,25 @@ export interface ScaleCheckpoint {
   seconds: number;
 }
 
-export interface ScaleDaemon {
+/** A daemon filled with guests in chunks (workloads 6 and 13), as far as it got. */
+export interface Population {
   target: DaemonName;
+  /** Domains reached (fewer than asked if the time budget ran out). */
   domains: number;
   nodesPerGuest: number;
   populateS: number;
   populateRequests: number;
   populateDaemonCpuS: number;
-  /** The time budget ran out before cfg.scaleDomains. */
+  /** The time budget ran out before the last chunk. */
   stoppedEarly: boolean;
+  /** Fresh, then after every chunk (VmRSS curve). */
+  checkpoints: ScaleCheckpoint[];
+}
+
+export interface ScaleDaemon extends Population {
   rssEmptyKiB: number;
   rssFullKiB: number;
   hwmFullKiB: number;
-  checkpoints: ScaleCheckpoint[];
   seqEmpty: SeqRow[];
   seqFull: SeqRow[];
 }
@@ -235,19 +241,9 @@ export interface FullStoreStep {
 }
 
 /** Workload 13, one daemon: a fresh daemon filled with domains, and latency on it against an empty twin. */
-export interface FullStoreDaemon {
-  target: DaemonName;
-  /** Domains reached (fewer than the last of FullStoreConfig.domains if the budget ran out). */
-  domains: number;
-  nodesPerGuest: number;
-  populateS: number;
-  populateRequests: number;
-  populateDaemonCpuS: number;
-  stoppedEarly: boolean;
+export interface FullStoreDaemon extends Population {
   /** Fresh, before the first request. */
   start: MemoryReading;
-  /** After every chunk (VmRSS curve). */
-  checkpoints: ScaleCheckpoint[];
   steps: FullStoreStep[];
   seqEmpty: SeqRow[];
   seqFull: SeqRow[];

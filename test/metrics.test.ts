@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { XenStoreClient, XsError } from "../src/client/index.js";
 import { parseOptions, UsageError } from "../src/daemon/options.js";
-import { describeAddress, parseMetricsAddress } from "../src/metrics/http.js";
+import { describeAddress, parseMetricsAddress } from "../src/metrics/address.js";
 import { BIN, startTsxenstored } from "./helpers/daemon.js";
 import { emulationUnavailable, startEmulatedHost, startGuest } from "./helpers/emulated.js";
 import { tempDir, waitUntil } from "./helpers/proc.js";

@@ -22,7 +22,7 @@ import type { InspectServer } from "../inspect/server.js";
 import { HeapReturn } from "../system/heap-return.js";
 import { lockStateDir } from "../system/statelock.js";
 import type { MetricsServer } from "../metrics/http.js";
-import { describeAddress } from "../util/loopback-address.js";
+import { describeAddress } from "../metrics/address.js";
 import { Notices } from "../util/notices.js";
 import { parseOptions, USAGE, UsageError, type DaemonOptions } from "./options.js";
 import { Tracer } from "./trace.js";
@@ -137,9 +137,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
-  const metrics = opts.metrics
-    ? new (await import("../metrics/http.js")).MetricsServer(opts.metrics, new (await import("../metrics/prometheus.js")).DaemonMetrics(xenstored), log)
-    : null;
+  let metrics: MetricsServer | null = null;
+  if (opts.metrics) {
+    const [{ MetricsServer }, { DaemonMetrics }] = await Promise.all([import("../metrics/http.js"), import("../metrics/prometheus.js")]);
+    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored), log);
+  }
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
   let stateLock: number | null = null;
@@ -193,9 +195,9 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     await durable?.start();
     if (metrics) {
       const where = await metrics.listen().catch((e: Error) => {
-        throw new Error(`--metrics ${describeAddress(opts.metrics!, "/metrics")}: ${e.message}`);
+        throw new Error(`--metrics ${describeAddress(opts.metrics!)}: ${e.message}`);
       });
-      metricsAt = describeAddress(where, "/metrics");
+      metricsAt = describeAddress(where);
       announce(`metrics on ${metricsAt}`);
     }
   } catch (e) {

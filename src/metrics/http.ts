@@ -9,7 +9,6 @@ import { lstatSync, chmodSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export { describeAddress, MetricsAddressError, parseMetricsAddress, type MetricsAddress } from "./address.js";
 import type { MetricsAddress } from "./address.js";
 
 export interface MetricsSource {

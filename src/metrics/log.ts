@@ -15,8 +15,6 @@
 import { pino, type Logger } from "pino";
 import type { NoticeLevel, Notice, Notices } from "../util/notices.js";
 
-export { isLogLevel } from "../util/notices.js";
-
 /** Quota hits per domain and quota: one line per interval at most. */
 const QUOTA_LOG_INTERVAL_MS = 10_000;
 

@@ -4,9 +4,9 @@
  * live after 10,000 guests) and shrinks it only when its memory reducer
  * happens to run, seconds to never later. The daemon knows when it has gone
  * idle: once no request has arrived for `idleMs` and the heap's old
- * generation has grown by `minGrowth` bytes since the last time, it asks V8 (native/heap.cc) for a
- * compacting collection that returns the free pages, then for ordinary
- * behaviour again. It runs only while idle, so no request waits for it,
+ * generation has grown by `minGrowth` bytes since the last time, it asks
+ * V8 (native/heap.cc) for a compacting collection that returns the free
+ * pages, then for ordinary behaviour again. It runs only while idle, so no request waits for it,
  * and not again until the heap has grown again.
  */
 import { addonLoader } from "../util/addon.js";
@@ -23,10 +23,12 @@ const heapAddon = addonLoader<HeapAddon>("tsxs_heap");
 export function returnHeap(): boolean {
   const a = heapAddon();
   if (!a) return false;
-  a.memoryPressure(2);
-  a.memoryPressure(0);
-  a.memoryPressure(2);
-  a.memoryPressure(0);
+  // Twice: the second collection compacts what the first freed (measured at
+  // 10,000 guests: heap 401 -> 203 MiB after one, 126 MiB after two).
+  for (let i = 0; i < 2; i++) {
+    a.memoryPressure(2);
+    a.memoryPressure(0);
+  }
   return true;
 }
 
