@@ -3,14 +3,18 @@
  * integration: sending one Unix datagram (sd_notify, including abstract
  * "@name" sockets), asking what kind of socket an inherited file
  * descriptor is (systemd socket activation), and taking an exclusive
- * lock on the pid file (two daemons starting at once). Node-API, so it needs no
- * rebuild across Node versions.
+ * lock on the pid file (two daemons starting at once); and mapping a range
+ * of a file shared, so that the journal's appends are copies into the page
+ * cache instead of a write(2) each. Node-API, so it needs no rebuild
+ * across Node versions.
  */
 #include <errno.h>
 #include <node_api.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -107,6 +111,46 @@ static napi_value lock_exclusive(napi_env env, napi_callback_info info)
 	return make_int(env, flock(fd, LOCK_EX | LOCK_NB) < 0 ? errno : 0);
 }
 
+static void unmap_range(napi_env env, void *data, void *hint)
+{
+	(void)env;
+	munmap(data, (size_t)(uintptr_t)hint);
+}
+
+/*
+ * mapShared(fd, offset, length) -> ArrayBuffer, or an errno value (number).
+ * mmap(MAP_SHARED, PROT_READ | PROT_WRITE) of bytes [offset, offset + length)
+ * of the open file fd: stores into it are the file's page cache, so they
+ * outlive the process as a write(2) would (and an fsync/fdatasync of fd
+ * flushes them). offset must be a multiple of the page size and the range
+ * must lie inside the file (touching past its end raises SIGBUS). The
+ * mapping is undone when the ArrayBuffer is garbage collected.
+ */
+static napi_value map_shared(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3;
+	napi_value argv[3], out;
+	int fd;
+	int64_t offset, length;
+	void *addr;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+	    napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+	    napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+	    napi_get_value_int64(env, argv[2], &length) != napi_ok)
+		return make_int(env, EINVAL);
+	if (offset < 0 || length <= 0 || offset % sysconf(_SC_PAGESIZE) != 0)
+		return make_int(env, EINVAL);
+	addr = mmap(NULL, (size_t)length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+	if (addr == MAP_FAILED)
+		return make_int(env, errno);
+	if (napi_create_external_arraybuffer(env, addr, (size_t)length, unmap_range, (void *)(uintptr_t)length, &out) != napi_ok) {
+		munmap(addr, (size_t)length);
+		return make_int(env, ENOMEM);
+	}
+	return out;
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	napi_value fn;
@@ -117,6 +161,8 @@ static napi_value init(napi_env env, napi_value exports)
 	napi_set_named_property(env, exports, "socketInfo", fn);
 	napi_create_function(env, "lockExclusive", NAPI_AUTO_LENGTH, lock_exclusive, NULL, &fn);
 	napi_set_named_property(env, exports, "lockExclusive", fn);
+	napi_create_function(env, "mapShared", NAPI_AUTO_LENGTH, map_shared, NULL, &fn);
+	napi_set_named_property(env, exports, "mapShared", fn);
 	return exports;
 }
 
