@@ -108,7 +108,7 @@ test("retention by age: commits older than maxAgeMs go at the next commit or que
   assert.deepEqual(h.show(3, "/a"), { value: "3", perms: ["n0"], children: [] }, "the newest tree is always there");
 });
 
-test("retention by bytes: the estimate counts paths, values and ACLs, not the rest of the store", () => {
+test("retention by bytes: a commit costs its paths, values and ACLs (encoded), not the rest of the store", () => {
   const cost = (value: string, extraNodes: number): number => {
     const { store, h } = setup();
     if (extraNodes) commit(store, (e) => { for (let i = 0; i < extraNodes; i++) e.write(`/big/n${i}`, "x".repeat(20), DOM0); });
@@ -124,10 +124,11 @@ test("retention by bytes: the estimate counts paths, values and ACLs, not the re
   for (const name of "abcdef") write(store, `/${name}`, "v".repeat(1000));
   assert.deepEqual([h.oldest, h.newest, h.size], [3, 6, 3]);
   assert.equal(h.retainedBytes, h.commit(4)!.bytes + h.commit(5)!.bytes + h.commit(6)!.bytes);
-  // Overwriting keeps both values: the one before and the one after (the root lists no more names).
+  // Overwriting keeps both values: the one before and the one after (the root lists no more names):
+  // the state before adds its value, its ACL "n0" and their two u32 lengths.
   const six = h.commit(6)!.bytes;
   write(store, "/f", "w".repeat(1000));
-  assert.equal(h.commit(7)!.bytes, six + 1000 + 2);
+  assert.equal(h.commit(7)!.bytes, six + 1000 + 2 + 8);
   assert.deepEqual([h.oldest, h.size], [5, 2]);
 });
 

@@ -180,7 +180,7 @@ test("tsxs top --once and --once --json against a daemon in a known state", asyn
     connections: { socket: 3, domain: 0 },
     watches: 1,
     transactions: 0,
-    history: { oldest: 0, newest: 6, revisions: 6, bytes: 3521 },
+    history: { oldest: 0, newest: 6, revisions: 6, bytes: 549 },
     quotas: quota,
     domains: [
       { domid: 0, introduced: true, privileged: true, nodes: 8, watches: 1, memory: 361, outstanding: 0, transactions: 0, conflicts: 1, requests: 11, quota: NONE },
@@ -197,7 +197,7 @@ test("tsxs top --once and --once --json against a daemon in a known state", asyn
       "tsxenstored  revision 6  nodes 9  connections 3 (3 socket, 0 domain)  watches 1  transactions 0",
       // The --json run's request, and this run's two samples; its own are not in the rate.
       "requests 13 (0.0/s)  commits 6  conflicts 1  events 1 sent, 0 dropped  cut off 0  stalls 0 ring, 0 memory",
-      "history r0..r6 (6 commits, ~3.4 KiB)",
+      "history r0..r6 (6 commits, ~549 B)",
       "",
       "DOMID  NODES   WATCHES  MEMORY         OUTST  TX  EAGAIN  REQ/S",
       "    0  8/-     1/-      361 B/-            0   0       1    0.0",

@@ -9,10 +9,10 @@
  * Retention is bounded three ways (whichever binds first drops the oldest
  * commits): a number of revisions, an age, and an estimate of the bytes
  * retained. The defaults: 10,000 revisions (a day of a quiet host; a boot
- * of a few hundred guests), 24 hours, 16 MiB by the estimate, which counts
- * each change entry's path, values and ACLs and a fixed overhead per entry
- * and per commit (measured: 10,000 commits of a 1,000-domain populate, one
- * node each, held 5.3 MiB of heap; the estimate says 5.5).
+ * of a few hundred guests), 24 hours, 16 MiB of retained commits. Commits
+ * are kept encoded, outside the JavaScript heap (./archive.ts), so that
+ * bound is what they occupy: each change's path, values and ACLs and a few
+ * bytes of framing, plus an index entry per commit.
  *
  * Export (`exportGit`): a `git fast-import` stream on `refs/heads/main`,
  * first a commit with the whole tree at the base revision, then one commit
@@ -23,6 +23,7 @@
  * root's files are `.value` and `.perms` at the top.
  */
 import { commitChanges, type ChangeEntry } from "../store/changes.js";
+import { CommitArchive, type ArchivedCommit } from "./archive.js";
 import type { Node } from "../store/node.js";
 import { isAtOrBelow } from "../store/path.js";
 import type { CommitRecord, Revision, Store } from "../store/store.js";
@@ -48,20 +49,7 @@ export const HISTORY_DEFAULTS: Readonly<Required<HistoryOptions>> = Object.freez
 });
 
 /** One retained commit. */
-export interface HistoryCommit {
-  readonly revision: number;
-  /** Milliseconds since the epoch. */
-  readonly time: number;
-  readonly domid: number;
-  /** The connection's sequence number; 0 for the daemon itself. */
-  readonly conn: number;
-  readonly op: string;
-  readonly txId: number;
-  /** Each path the commit touched, once, with its state before and after. */
-  readonly changes: readonly ChangeEntry[];
-  /** What retaining this commit is estimated to cost. */
-  readonly bytes: number;
-}
+export type HistoryCommit = ArchivedCommit;
 
 /** The tree where the retained history begins. */
 export interface HistoryBase {
@@ -101,24 +89,8 @@ export class NotRetained extends RangeError {
   }
 }
 
-/** A commit's own bytes: the record and its entry array. */
-const COMMIT_BYTES = 240;
-/** An entry and its two state objects. */
-const ENTRY_BYTES = 240;
-/** Dropped commits are compacted out of the array once this many have gathered. */
-const COMPACT_AFTER = 1024;
 /** Past trees kept once rebuilt. */
 const REBUILT_CACHED = 4;
-
-function estimateBytes(r: CommitRecord, changes: readonly ChangeEntry[]): number {
-  let bytes = COMMIT_BYTES + r.op.length;
-  for (const c of changes) {
-    bytes += ENTRY_BYTES + c.path.length;
-    if (c.before) bytes += c.before.value.length + c.before.acl.length;
-    if (c.after) bytes += c.after.value.length + c.after.acl.length;
-  }
-  return bytes;
-}
 
 /** Does change `e` concern `path`: at or below it, or the removal of an ancestor (which removed it)? */
 function concerns(e: ChangeEntry, path: string): boolean {
@@ -144,9 +116,8 @@ export class History {
   /** The base: the oldest revision whose tree can be rebuilt (the one before the oldest retained commit). */
   private baseRevision: number;
   private baseTime: number;
-  /** Retained commits, oldest first, from index `first` on (revisions are consecutive). */
-  private commits: HistoryCommit[] = [];
-  private first = 0;
+  /** Retained commits, oldest first (revisions are consecutive, from baseRevision + 1). */
+  private readonly archive = new CommitArchive();
   private bytes = 0;
   /** The newest revision this history knows: the last commit's, else the base's. */
   private latest: Revision;
@@ -161,6 +132,7 @@ export class History {
     this.latest = store.head;
     this.baseRevision = store.revision;
     this.baseTime = Date.now();
+    this.archive.clear(this.baseRevision + 1);
     store.onCommit((r) => this.record(r));
   }
 
@@ -178,7 +150,7 @@ export class History {
   /** How many commits are retained. */
   get size(): number {
     this.sync();
-    return this.commits.length - this.first;
+    return this.archive.size;
   }
 
   /** Estimated bytes retained. */
@@ -195,26 +167,13 @@ export class History {
     // A store restored from a dump continues from a tree no commit made:
     // the history starts again there.
     if (r.before !== this.latest) this.restart(r.before);
-    const changes = commitChanges(r);
-    const commit: HistoryCommit = {
-      revision: r.revision,
-      time: r.time,
-      domid: r.domid,
-      conn: r.conn,
-      op: r.op,
-      txId: r.txId,
-      changes,
-      bytes: estimateBytes(r, changes),
-    };
-    this.commits.push(commit);
-    this.bytes += commit.bytes;
+    this.bytes += this.archive.append(r.time, r.domid, r.conn, r.op, r.txId, commitChanges(r));
     this.latest = r.after;
     this.prune();
   }
 
   private restart(from: Revision): void {
-    this.commits = [];
-    this.first = 0;
+    this.archive.clear(from.revision + 1);
     this.bytes = 0;
     this.latest = from;
     this.baseRevision = from.revision;
@@ -231,18 +190,11 @@ export class History {
   prune(now = Date.now()): void {
     const { maxRevisions, maxAgeMs, maxBytes } = this.limits;
     const oldestKept = now - maxAgeMs;
-    while (this.first < this.commits.length) {
-      const c = this.commits[this.first]!;
-      const count = this.commits.length - this.first;
-      if (count <= maxRevisions && this.bytes <= maxBytes && c.time >= oldestKept) break;
-      this.baseRevision = c.revision;
-      this.baseTime = c.time;
-      this.bytes -= c.bytes;
-      this.first++;
-    }
-    if (this.first >= COMPACT_AFTER && this.first * 2 >= this.commits.length) {
-      this.commits = this.commits.slice(this.first);
-      this.first = 0;
+    for (let time = this.archive.oldestTime(); time !== undefined; time = this.archive.oldestTime()) {
+      if (this.archive.size <= maxRevisions && this.bytes <= maxBytes && time >= oldestKept) break;
+      this.baseRevision++;
+      this.baseTime = time;
+      this.bytes -= this.archive.dropOldest();
     }
     for (const rev of this.rebuilt.keys()) if (rev < this.baseRevision) this.rebuilt.delete(rev);
   }
@@ -251,7 +203,7 @@ export class History {
   commit(revision: number): HistoryCommit | undefined {
     this.sync();
     if (!Number.isInteger(revision) || revision <= this.baseRevision || revision > this.latest.revision) return undefined;
-    return this.commits[this.first + (revision - this.baseRevision - 1)];
+    return this.archive.get(revision);
   }
 
   /**
@@ -331,7 +283,10 @@ export class History {
   gitStream(): Generator<Buffer> {
     this.prune();
     const base: HistoryBase = { revision: this.baseRevision, time: this.baseTime, root: this.rootAt(this.baseRevision) };
-    return fastImportStream(base, this.commits.slice(this.first));
+    // Decoded now: the stream is written a little at a time, while newer commits may drop older ones.
+    const commits: HistoryCommit[] = [];
+    for (let rev = this.baseRevision + 1; rev <= this.latest.revision; rev++) commits.push(this.commit(rev)!);
+    return fastImportStream(base, commits);
   }
 }
 
