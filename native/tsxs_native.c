@@ -5,7 +5,8 @@
  * descriptor is (systemd socket activation), and taking an exclusive
  * lock on the pid file (two daemons starting at once); and mapping a range
  * of a file shared, so that the journal's appends are copies into the page
- * cache instead of a write(2) each. Node-API, so it needs no rebuild
+ * cache instead of a write(2) each, and letting the written pages go from
+ * the resident set. Node-API, so it needs no rebuild
  * across Node versions.
  */
 #include <errno.h>
@@ -151,6 +152,31 @@ static napi_value map_shared(napi_env env, napi_callback_info info)
 	return out;
 }
 
+/*
+ * releasePages(buffer, offset, length) -> 0 or an errno value.
+ * madvise(MADV_DONTNEED) of [offset, offset + length) of a buffer made by
+ * mapShared (offset page-aligned, inside the buffer): the pages leave the
+ * process's resident set; being a shared file mapping, their contents stay
+ * in the file's page cache (a later access would fault them back in).
+ */
+static napi_value release_pages(napi_env env, napi_callback_info info)
+{
+	size_t argc = 3, size;
+	napi_value argv[3];
+	void *data;
+	int64_t offset, length;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+	    napi_get_buffer_info(env, argv[0], &data, &size) != napi_ok ||
+	    napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+	    napi_get_value_int64(env, argv[2], &length) != napi_ok)
+		return make_int(env, EINVAL);
+	if (offset < 0 || length <= 0 || (uint64_t)offset + (uint64_t)length > size ||
+	    ((uintptr_t)data + (uintptr_t)offset) % (uintptr_t)sysconf(_SC_PAGESIZE) != 0)
+		return make_int(env, EINVAL);
+	return make_int(env, madvise((char *)data + offset, (size_t)length, MADV_DONTNEED) < 0 ? errno : 0);
+}
+
 static napi_value init(napi_env env, napi_value exports)
 {
 	napi_value fn;
@@ -163,6 +189,8 @@ static napi_value init(napi_env env, napi_value exports)
 	napi_set_named_property(env, exports, "lockExclusive", fn);
 	napi_create_function(env, "mapShared", NAPI_AUTO_LENGTH, map_shared, NULL, &fn);
 	napi_set_named_property(env, exports, "mapShared", fn);
+	napi_create_function(env, "releasePages", NAPI_AUTO_LENGTH, release_pages, NULL, &fn);
+	napi_set_named_property(env, exports, "releasePages", fn);
 	return exports;
 }
 

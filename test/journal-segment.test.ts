@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Segment } from "../src/durability/segment.js";
-import { canMapFiles, mapShared } from "../src/util/mapped-file.js";
+import { canMapFiles, mapShared, releasePages } from "../src/util/mapped-file.js";
 import { tempDir } from "./helpers/proc.js";
 
 /** Deterministic bytes: entry i is `size` bytes of (i % 251). */
@@ -41,8 +41,15 @@ test("mapShared maps a file range read-write: stores reach the file; bad argumen
   const view = mapShared(fd, 4096, 4096);
   assert.ok(view instanceof Buffer && view.length === 4096);
   view.write("mapped", 10, "latin1");
-  closeSync(fd);
   assert.equal(readFileSync(file).toString("latin1", 4096 + 10, 4096 + 16), "mapped", "a store is the file's content");
+  // Released pages leave the resident set, not the file: the bytes are still there, and through the view too.
+  assert.equal(releasePages(view, 0, 4096), 0);
+  assert.equal(readFileSync(file).toString("latin1", 4096 + 10, 4096 + 16), "mapped");
+  assert.equal(view.toString("latin1", 10, 16), "mapped");
+  assert.equal(releasePages(view, 1, 4095), 22, "EINVAL: not page-aligned");
+  assert.equal(releasePages(view, 0, 8192), 22, "EINVAL: past the mapping");
+  assert.equal(releasePages(view, 0, 0), 22, "EINVAL: empty");
+  closeSync(fd);
   seg.close();
 });
 

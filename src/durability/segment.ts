@@ -21,7 +21,7 @@
  */
 import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, statfsSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { canMapFiles, mapShared } from "../util/mapped-file.js";
+import { canMapFiles, mapShared, releasePages } from "../util/mapped-file.js";
 import { scanEntries, type Scan } from "./entries.js";
 
 /** Space reserved at a time. */
@@ -52,6 +52,14 @@ export class SegmentFullError extends Error {
   }
 }
 
+/**
+ * Written pages are let go from the resident set this many bytes at a
+ * time: what is written is never read back through the mapping, and on a
+ * tmpfs state directory (Xen hosts' /run) the file's pages are memory
+ * anyway, so the daemon's resident size should not count them twice.
+ */
+const RELEASE_EVERY = 1024 * 1024;
+
 /** A mapped range of the file: bytes [start, start + view.length). */
 interface Mapped {
   readonly start: number;
@@ -66,6 +74,8 @@ export class Segment {
   /** The reserved ranges mapped so far, in order and contiguous from 0 up to `mappedEnd`. */
   private maps: Mapped[] = [];
   private mappedEnd = 0;
+  /** Written bytes below this have been let go from the resident set (a multiple of RELEASE_EVERY). */
+  private released = 0;
   /** Whether to map reserved ranges (false once mapping has failed: appends are then written). */
   private mapping: boolean;
   private closed = false;
@@ -187,6 +197,17 @@ export class Segment {
       off += data.copy(m.view, at - m.start, off, Math.min(length, off + m.start + m.view.length - at));
       at = this.end + off;
     }
+    if (at - this.released >= 2 * RELEASE_EVERY) this.release(at - (at % RELEASE_EVERY) - RELEASE_EVERY);
+  }
+
+  /** Let the written pages below `upTo` (a multiple of RELEASE_EVERY) go from the resident set. */
+  private release(upTo: number): void {
+    for (const m of this.maps) {
+      const from = Math.max(this.released, m.start);
+      const to = Math.min(upTo, m.start + m.view.length);
+      if (to > from) releasePages(m.view, from - m.start, to - from);
+    }
+    this.released = upTo;
   }
 
   /** Flush written data to the disk (fdatasync, in the thread pool). */

@@ -9,6 +9,8 @@ import { addonLoader } from "./addon.js";
 interface MappingAddon {
   /** The mapping as an ArrayBuffer (unmapped when collected), or an errno value. */
   mapShared(fd: number, offset: number, length: number): ArrayBuffer | number;
+  /** madvise(MADV_DONTNEED) of part of such a mapping: 0 or an errno value. */
+  releasePages(view: Buffer, offset: number, length: number): number;
 }
 
 const addon = addonLoader<MappingAddon>("tsxs_native");
@@ -25,4 +27,13 @@ export const canMapFiles = (): boolean => addon() !== null;
 export function mapShared(fd: number, offset: number, length: number): Buffer | number | null {
   const got = addon()?.mapShared(fd, offset, length) ?? null;
   return got === null || typeof got === "number" ? got : Buffer.from(got);
+}
+
+/**
+ * Let bytes [offset, offset + length) of a mapping made by mapShared leave
+ * the resident set (offset page-aligned): the contents stay in the file's
+ * page cache. 0, or an errno value (null without the addon).
+ */
+export function releasePages(view: Buffer, offset: number, length: number): number | null {
+  return addon()?.releasePages(view, offset, length) ?? null;
 }
