@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PEERS, ROOT, XEN_BIN, waitForSocket } from "../test/helpers/daemon.js";
 import { cleanEnv } from "../test/helpers/proc.js";
+import { shebangFlags } from "../src/system/units.js";
 import type { ParRow } from "./types.js";
 
 export { PEERS, ROOT, TEST_XENSTORE, XEN_BIN } from "../test/helpers/daemon.js";
@@ -152,6 +153,17 @@ async function startChild(name: TargetName, socket: string, cmd: string, args: s
 }
 
 /**
+ * The tsxenstored benchmarked: this checkout's, or another build's
+ * `bin/tsxenstored` named by TSXS_BENCH_BIN (an A/B against an older
+ * commit: its worktree, built, run by this harness with the same workloads).
+ * It runs with the Node.js flags of its `#!` line, as a host runs it (and
+ * as the systemd unit does): the young generation's size among them.
+ */
+export function tsxenstoredBin(): string {
+  return process.env.TSXS_BENCH_BIN || join(ROOT, "bin/tsxenstored");
+}
+
+/**
  * tsxenstored in the foreground, socket DIR/socket (DIR is its
  * XENSTORED_RUNDIR, so its state directory is DIR/state by default), every
  * domid up to 20000 existing; `args` are added to its command line (e.g.
@@ -162,7 +174,7 @@ export function startTsxenstored(dir: string, args: string[] = [], timeoutMs = 2
     "tsxenstored",
     join(dir, "socket"),
     process.execPath,
-    [join(ROOT, "bin/tsxenstored"), "-N", "--domains", "0-20000", ...args],
+    [...shebangFlags(tsxenstoredBin()), tsxenstoredBin(), "-N", "--domains", "0-20000", ...args],
     cleanEnv({ XENSTORED_RUNDIR: dir }),
     timeoutMs,
   );
@@ -174,7 +186,7 @@ export function startTsxenstored(dir: string, args: string[] = [], timeoutMs = 2
  */
 export async function startEmulatedHost(name: DaemonName, dir: string): Promise<Target> {
   const socket = join(dir, "socket");
-  if (name === "tsxenstored") return startChild(name, socket, process.execPath, [join(ROOT, "bin/tsxenstored"), "--emulate", dir, "-N"], cleanEnv());
+  if (name === "tsxenstored") return startChild(name, socket, process.execPath, [...shebangFlags(tsxenstoredBin()), tsxenstoredBin(), "--emulate", dir, "-N"], cleanEnv());
   const cmd = name === "cxenstored" ? [join(XEN_BIN, "xenstored"), "-N"] : [join(XEN_BIN, "oxenstored"), "--no-fork"];
   const t = await startChild(name, socket, process.execPath, [join(ROOT, "bin/tsxs-emu"), "run", dir, "--", ...cmd], cleanEnv());
   const children = readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, "latin1").trim().split(/\s+/).map(Number);

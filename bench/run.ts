@@ -14,6 +14,9 @@
  * --out DIR (instead of docs/), --from FILE (only redraw the report from a
  * saved results.json), --no-pin (do not put the daemon and the client on one
  * CPU for the latency workloads; workload 1 then runs unpinned only).
+ * TSXS_BENCH_BIN=/path/to/bin/tsxenstored benchmarks another build (an
+ * A/B against an older commit, with --only and --out; workloads whose
+ * options that build lacks fail).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -81,6 +81,6 @@ npm run bench              # everything: about 30 minutes on 2 cores
 npm run bench -- --quick   # smaller N, one round: under a minute
 \`\`\`
 
-Needs gcc, \`taskset\` (util-linux), Debian's \`xen-utils-4.17\` and \`xenstore-utils\` (the upstream daemons and \`test-xenstore\`) and \`../shared/peers\`. The orchestrator is \`bench/run.ts\` (compiled to \`dist/bench/run.js\`). Options after \`--\`: \`--only 1,2\` runs some workloads, \`--no-pin\` leaves the latency workloads unpinned, \`--keep\` keeps the temporary directory (binaries, sockets, daemon logs), \`--from docs/bench/results.json\` redraws this page and the charts from saved numbers without measuring.
+Needs gcc, \`taskset\` (util-linux), Debian's \`xen-utils-4.17\` and \`xenstore-utils\` (the upstream daemons and \`test-xenstore\`) and \`../shared/peers\`. The orchestrator is \`bench/run.ts\` (compiled to \`dist/bench/run.js\`). Options after \`--\`: \`--only 1,2\` runs some workloads, \`--no-pin\` leaves the latency workloads unpinned, \`--keep\` keeps the temporary directory (binaries, sockets, daemon logs), \`--from docs/bench/results.json\` redraws this page and the charts from saved numbers without measuring. \`TSXS_BENCH_BIN=<another checkout>/bin/tsxenstored npm run bench -- --only 1,2,5 --out /tmp/ab\` runs the same workloads against another build of tsxenstored (an A/B against an older commit; the peers run beside it as usual).
 `;
 }

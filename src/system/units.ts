@@ -18,16 +18,19 @@ export function defaultExec(): string {
   return realpathSync(process.argv[1] ?? "tsxenstored");
 }
 
-/** This Node.js, with the flags the executable's `#!/usr/bin/env -S node ...` line gives it. */
-export function nodeCommand(exec: string): string {
-  let flags = "";
+/** The Node.js flags the executable's `#!/usr/bin/env -S node ...` line gives it (none if unreadable). */
+export function shebangFlags(exec: string): string[] {
   try {
     const first = readFileSync(exec, "utf8").split("\n", 1)[0] ?? "";
-    flags = /^#!\S*env -S node\b(.*)$/.exec(first)?.[1]?.trim() ?? "";
+    return (/^#!\S*env -S node\b(.*)$/.exec(first)?.[1] ?? "").split(/\s+/).filter(Boolean);
   } catch {
-    /* no readable executable: no flags */
+    return [];
   }
-  return flags ? `${process.execPath} ${flags}` : process.execPath;
+}
+
+/** This Node.js, with the flags the executable's `#!/usr/bin/env -S node ...` line gives it. */
+export function nodeCommand(exec: string): string {
+  return [process.execPath, ...shebangFlags(exec)].join(" ");
 }
 
 export function units(o: UnitOptions): Record<string, string> {
