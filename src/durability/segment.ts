@@ -12,12 +12,12 @@
  * refuse writes with ENOSPC until there is room), and starting needs a
  * little space (the state directory check, a new segment's file).
  *
- * Each reserved range is also mapped shared (util/mapped-file.ts, an mmap
- * through the native addon), so that an append is a copy into the file's page cache, not
- * a write(2): the same guarantee (the kernel has the bytes; a killed
- * daemon loses none of them, fdatasync flushes them) for a fraction of the
- * cost of a system call per commit. Without the addon, or if mapping
- * fails, appends are pwrite(2)s as before.
+ * Each reserved range is also mapped shared (util/mapped-file.ts, an
+ * mmap through the native addon), so that an append is a copy into the
+ * file's page cache, not a write(2): the same guarantee (the kernel has
+ * the bytes; a killed daemon loses none of them, fdatasync flushes them)
+ * without a system call per commit. Without the addon, or if mapping
+ * fails, appends are pwrite(2)s.
  */
 import { closeSync, fdatasync, fsyncSync, ftruncateSync, openSync, readFileSync, statfsSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
