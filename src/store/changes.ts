@@ -32,13 +32,26 @@ export function stateAt(root: Node, path: string): NodeState | null {
  * Each path the commit touched, once, in the order first touched, with
  * its state before and after. A removed subtree is one entry (its root).
  */
-export function commitChanges(r: CommitRecord): ChangeEntry[] {
+export function commitChanges(r: CommitRecord): readonly ChangeEntry[] {
+  // The journal (before the commit is installed) and the history (after)
+  // both ask for the commit being made: computed once.
+  if (r === lastRecord) return lastChanges;
   const out: ChangeEntry[] = [];
-  const seen = new Set<string>();
-  for (const c of r.changes) {
-    if (seen.has(c.path)) continue;
-    seen.add(c.path);
+  if (r.changes.length === 1) {
+    const c = r.changes[0]!;
     out.push({ path: c.path, kind: c.kind, before: stateAt(r.before.root, c.path), after: stateAt(r.after.root, c.path) });
+  } else {
+    const seen = new Set<string>();
+    for (const c of r.changes) {
+      if (seen.has(c.path)) continue;
+      seen.add(c.path);
+      out.push({ path: c.path, kind: c.kind, before: stateAt(r.before.root, c.path), after: stateAt(r.after.root, c.path) });
+    }
   }
+  lastRecord = r;
+  lastChanges = out;
   return out;
 }
+
+let lastRecord: CommitRecord | null = null;
+let lastChanges: readonly ChangeEntry[] = [];

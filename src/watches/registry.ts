@@ -37,6 +37,9 @@ export const enum Match {
   NoDepth,
 }
 
+/** An empty watch list (a path nobody watches). */
+const NONE: readonly never[] = [];
+
 export class WatchRegistry<C extends WatchOwner = WatchOwner> {
   private readonly byPath = new Map<string, Watch<C>[]>();
   private readonly byOwner = new Map<C, Watch<C>[]>();
@@ -127,40 +130,44 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
   }
 
   /** Watches an event on `path` fires, in delivery order (owner, then registration). */
-  matching(path: string, match: Match): Watch<C>[] {
-    const out: Watch<C>[] = [];
-    const take = (p: string, pred: (w: Watch<C>) => boolean): void => {
-      const list = this.byPath.get(p);
-      if (list) for (const w of list) if (pred(w)) out.push(w);
+  matching(path: string, match: Match): readonly Watch<C>[] {
+    // Most changes match no watch: nothing is allocated for them.
+    if (this.byPath.size === 0) return NONE;
+    let out: Watch<C>[] | null = null;
+    const add = (w: Watch<C>): void => {
+      (out ??= []).push(w);
     };
     switch (match) {
       case Match.Exact:
-        take(path, () => true);
+        for (const w of this.byPath.get(path) ?? NONE) add(w);
         break;
       case Match.NoDepth:
-        take(path, (w) => w.depth < 0);
+        for (const w of this.byPath.get(path) ?? NONE) if (w.depth < 0) add(w);
         break;
       case Match.Depth: {
-        take(path, () => true);
+        for (const w of this.byPath.get(path) ?? NONE) add(w);
         const base = path.slice(0, path.indexOf("/") < 0 ? path.length : path.indexOf("/"));
-        if (base !== path) take(base, (w) => w.depth > 0 && depthBelow(path, w.path) <= w.depth);
+        if (base !== path) for (const w of this.byPath.get(base) ?? NONE) if (w.depth > 0 && depthBelow(path, w.path) <= w.depth) add(w);
         break;
       }
       case Match.Subtree: {
         if (path.startsWith("@")) {
-          take(path, () => true);
+          for (const w of this.byPath.get(path) ?? NONE) add(w);
           break;
         }
         let p = path;
         for (;;) {
-          take(p, (w) => w.depth < 0 || depthBelow(path, w.path) <= w.depth);
+          const list = this.byPath.get(p);
+          if (list) for (const w of list) if (w.depth < 0 || depthBelow(path, w.path) <= w.depth) add(w);
           if (p === "/") break;
           p = parentOf(p);
         }
         break;
       }
     }
-    if (out.length > 1) out.sort((a, b) => a.owner.seq - b.owner.seq || a.seq - b.seq);
-    return out;
+    if (out === null) return NONE;
+    const found: Watch<C>[] = out;
+    if (found.length > 1) found.sort((a, b) => a.owner.seq - b.owner.seq || a.seq - b.seq);
+    return found;
   }
 }
