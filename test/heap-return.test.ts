@@ -9,15 +9,22 @@ import { HeapReturn, returnHeap } from "../src/system/heap-return.js";
 const MiB = 1024 * 1024;
 
 /** A HeapReturn on a fake clock, heap and collector. */
-function rig(opts: { idleMs?: number; minGrowth?: number } = {}) {
-  const s = { activity: 0, heap: 50 * MiB, now: 0, collected: 0, lines: [] as string[] };
+function rig(opts: { idleMs?: number; minGrowth?: number; youngIdleMs?: number; youngMin?: number } = {}) {
+  const s = { activity: 0, heap: 50 * MiB, young: 0, now: 0, collected: 0, youngCollected: 0, lines: [] as string[] };
   const h = new HeapReturn({
     activity: () => s.activity,
     heapSize: () => s.heap,
+    youngSize: () => s.young,
     now: () => s.now,
     collect: () => {
       s.collected++;
       s.heap = 60 * MiB;
+      s.young = 1 * MiB;
+      return true;
+    },
+    collectYoung: () => {
+      s.youngCollected++;
+      s.young = 1 * MiB;
       return true;
     },
     log: (l) => s.lines.push(l),
@@ -62,6 +69,51 @@ test("heap return: only after the daemon has been idle for idleMs, and only once
   s.now = 13000;
   assert.equal(h.check(), true);
   assert.equal(s.collected, 2);
+});
+
+test("heap return: a large young generation is given back after youngIdleMs of quiet, once per quiet period; not when the heap was returned", () => {
+  const { s, h } = rig({ idleMs: 1000, minGrowth: 32 * MiB, youngIdleMs: 5000, youngMin: 16 * MiB });
+  s.activity++;
+  s.young = 32 * MiB;
+  assert.equal(h.check(), false, "busy");
+  // Quiet, the old generation not grown: nothing before 5 s.
+  s.now = 4999;
+  assert.equal(h.check(), false);
+  s.now = 5000;
+  assert.equal(h.check(), true);
+  assert.deepEqual([s.collected, s.youngCollected], [0, 1]);
+  assert.deepEqual(s.lines, ["idle: young generation of 32 MiB given back"]);
+  // Still the same quiet period, the young generation grown back (V8's own doing): not again.
+  s.young = 32 * MiB;
+  s.now = 20000;
+  assert.equal(h.check(), false);
+  // A new burst, then quiet: again. A small young generation is left alone.
+  s.activity++;
+  s.young = 8 * MiB;
+  s.now = 30000;
+  h.check();
+  s.now = 40000;
+  assert.equal(h.check(), false, "8 MiB is below youngMin");
+  s.activity++;
+  s.young = 32 * MiB;
+  s.now = 50000;
+  h.check();
+  s.now = 55000;
+  assert.equal(h.check(), true);
+  assert.equal(s.youngCollected, 2);
+  // A burst that grew the old generation: the compacting return covers the young one too.
+  s.activity++;
+  s.young = 32 * MiB;
+  s.heap += 40 * MiB;
+  s.now = 60000;
+  h.check();
+  s.now = 61000;
+  assert.equal(h.check(), true);
+  assert.equal(s.collected, 1);
+  s.young = 32 * MiB;
+  s.now = 70000;
+  assert.equal(h.check(), false, "not again in the quiet period the heap was returned in");
+  assert.equal(s.youngCollected, 2);
 });
 
 test("heap return: growth counts from where V8 shrank the heap by itself", () => {
