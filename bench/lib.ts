@@ -153,14 +153,15 @@ async function startChild(name: TargetName, socket: string, cmd: string, args: s
 }
 
 /**
- * The tsxenstored benchmarked: this checkout's, or another build's
- * `bin/tsxenstored` named by TSXS_BENCH_BIN (an A/B against an older
- * commit: its worktree, built, run by this harness with the same workloads).
- * It runs with the Node.js flags of its `#!` line, as a host runs it (and
- * as the systemd unit does): the young generation's size among them.
+ * The command line (after `node`) of the tsxenstored benchmarked: this
+ * checkout's, or another build's `bin/tsxenstored` named by TSXS_BENCH_BIN
+ * (an A/B against an older commit: its worktree, built, run by this harness
+ * with the same workloads), with the Node.js flags of its `#!` line, as a
+ * host and the systemd unit run it.
  */
-export function tsxenstoredBin(): string {
-  return process.env.TSXS_BENCH_BIN || join(ROOT, "bin/tsxenstored");
+function tsxenstoredCommand(): string[] {
+  const bin = process.env.TSXS_BENCH_BIN || join(ROOT, "bin/tsxenstored");
+  return [...shebangFlags(bin), bin];
 }
 
 /**
@@ -174,7 +175,7 @@ export function startTsxenstored(dir: string, args: string[] = [], timeoutMs = 2
     "tsxenstored",
     join(dir, "socket"),
     process.execPath,
-    [...shebangFlags(tsxenstoredBin()), tsxenstoredBin(), "-N", "--domains", "0-20000", ...args],
+    [...tsxenstoredCommand(), "-N", "--domains", "0-20000", ...args],
     cleanEnv({ XENSTORED_RUNDIR: dir }),
     timeoutMs,
   );
@@ -186,7 +187,7 @@ export function startTsxenstored(dir: string, args: string[] = [], timeoutMs = 2
  */
 export async function startEmulatedHost(name: DaemonName, dir: string): Promise<Target> {
   const socket = join(dir, "socket");
-  if (name === "tsxenstored") return startChild(name, socket, process.execPath, [...shebangFlags(tsxenstoredBin()), tsxenstoredBin(), "--emulate", dir, "-N"], cleanEnv());
+  if (name === "tsxenstored") return startChild(name, socket, process.execPath, [...tsxenstoredCommand(), "--emulate", dir, "-N"], cleanEnv());
   const cmd = name === "cxenstored" ? [join(XEN_BIN, "xenstored"), "-N"] : [join(XEN_BIN, "oxenstored"), "--no-fork"];
   const t = await startChild(name, socket, process.execPath, [join(ROOT, "bin/tsxs-emu"), "run", dir, "--", ...cmd], cleanEnv());
   const children = readFileSync(`/proc/${t.pid}/task/${t.pid}/children`, "latin1").trim().split(/\s+/).map(Number);

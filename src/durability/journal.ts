@@ -25,8 +25,7 @@ import { join } from "node:path";
 import { XsError } from "../protocol/messages.js";
 import { Writer } from "../state/binary.js";
 import type { CommitRecord } from "../store/store.js";
-import { commitChanges, type NodeState } from "../store/changes.js";
-import type { ChangeKind } from "../store/tree.js";
+import { commitChanges } from "../store/changes.js";
 import { encodeEntry, type CommitEntry, type JournalEntry } from "./entries.js";
 import { Segment, SegmentFullError } from "./segment.js";
 import { writeSnapshot, type Capture } from "./snapshot.js";
@@ -51,15 +50,11 @@ export const snapshotName = (n: number): string => `snapshot.${String(n).padStar
 
 /** A commit record as a journal entry: its edits in order, each with the path's final state. */
 export function commitEntry(r: CommitRecord): CommitEntry {
-  // Each path's final state, from the commit's changes (shared with the history).
+  // Each path's final state, from the commit's changes (shared with the history); when no path
+  // was touched twice they are the edits themselves, in order.
   const changes = commitChanges(r);
-  let edits: { path: string; kind: ChangeKind; after: NodeState | null }[];
-  // No path touched twice: the changes are the edits, in order.
-  if (changes.length === r.changes.length) edits = changes.map((c) => ({ path: c.path, kind: c.kind, after: c.after }));
-  else {
-    const finals = new Map(changes.map((c) => [c.path, c.after] as const));
-    edits = r.changes.map((c) => ({ path: c.path, kind: c.kind, after: finals.get(c.path)! }));
-  }
+  const finals = changes.length === r.changes.length ? null : new Map(changes.map((c) => [c.path, c.after] as const));
+  const edits = r.changes.map((c, i) => ({ path: c.path, kind: c.kind, after: finals ? finals.get(c.path)! : changes[i]!.after }));
   const specials = r.before.specials === r.after.specials ? null : [...r.after.specials].map(([name, p]) => [name, p.key] as const);
   return { type: "commit", revision: r.revision, time: r.time, domid: r.domid, conn: r.conn, txId: r.txId, op: r.op, edits, specials, effects: r.effects };
 }

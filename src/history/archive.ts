@@ -15,18 +15,12 @@
  * each).
  */
 import type { ChangeEntry, NodeState } from "../store/changes.js";
+import type { CommitMeta } from "../store/store.js";
 import type { ChangeKind } from "../store/tree.js";
 
-/** One archived commit, decoded. */
-export interface ArchivedCommit {
+/** One archived commit, decoded: who made it and when (CommitMeta), its revision and what it changed. */
+export interface ArchivedCommit extends Required<CommitMeta> {
   readonly revision: number;
-  /** Milliseconds since the epoch. */
-  readonly time: number;
-  readonly domid: number;
-  /** The connection's sequence number; 0 for the daemon itself. */
-  readonly conn: number;
-  readonly op: string;
-  readonly txId: number;
   /** Each path the commit touched, once, with its state before and after. */
   readonly changes: readonly ChangeEntry[];
   /** What retaining this commit costs: its encoded bytes and its index entry. */

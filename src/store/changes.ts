@@ -37,16 +37,14 @@ export function commitChanges(r: CommitRecord): readonly ChangeEntry[] {
   // both ask for the commit being made: computed once.
   if (r === lastRecord) return lastChanges;
   const out: ChangeEntry[] = [];
-  if (r.changes.length === 1) {
-    const c = r.changes[0]!;
-    out.push({ path: c.path, kind: c.kind, before: stateAt(r.before.root, c.path), after: stateAt(r.after.root, c.path) });
-  } else {
-    const seen = new Set<string>();
-    for (const c of r.changes) {
+  // A single edit (most commits) cannot repeat a path.
+  const seen = r.changes.length > 1 ? new Set<string>() : null;
+  for (const c of r.changes) {
+    if (seen) {
       if (seen.has(c.path)) continue;
       seen.add(c.path);
-      out.push({ path: c.path, kind: c.kind, before: stateAt(r.before.root, c.path), after: stateAt(r.after.root, c.path) });
     }
+    out.push({ path: c.path, kind: c.kind, before: stateAt(r.before.root, c.path), after: stateAt(r.after.root, c.path) });
   }
   lastRecord = r;
   lastChanges = out;

@@ -6,8 +6,8 @@
  * idle: once no request has arrived for `idleMs` and the heap's old
  * generation has grown by `minGrowth` bytes since the last time, it asks
  * V8 (native/heap.cc) for a compacting collection that returns the free
- * pages, then for ordinary behaviour again. It runs only while idle, so no request waits for it,
- * and not again until the heap has grown again.
+ * pages, then for ordinary behaviour again. It runs only while idle, so
+ * no request waits for it, and not again until the heap has grown again.
  *
  * The young generation grows to 32 MiB under any sustained traffic (Node's
  * default, kept: a smaller one, --max-semi-space-size=2, cost 10% more CPU
@@ -26,29 +26,28 @@ interface HeapAddon {
   memoryPressure(level: number): void;
 }
 
-/** Moderate memory pressure, then none: V8 shrinks the young generation (and collects incrementally); false without the addon. */
-export function returnYoungGeneration(): boolean {
-  const a = heapAddon();
-  if (!a) return false;
-  a.memoryPressure(1);
-  a.memoryPressure(0);
-  return true;
-}
-
 const heapAddon = addonLoader<HeapAddon>("tsxs_heap");
 
-/** A compacting collection that returns free heap pages to the system; false without the addon. */
-export function returnHeap(): boolean {
+/** Memory pressure at `level`, then none, `times` times; false without the addon. */
+function relieve(level: 1 | 2, times: number): boolean {
   const a = heapAddon();
   if (!a) return false;
-  // Twice: the second collection compacts what the first freed (measured at
-  // 10,000 guests: heap 401 -> 203 MiB after one, 126 MiB after two).
-  for (let i = 0; i < 2; i++) {
-    a.memoryPressure(2);
+  for (let i = 0; i < times; i++) {
+    a.memoryPressure(level);
     a.memoryPressure(0);
   }
   return true;
 }
+
+/**
+ * A compacting collection that returns free heap pages to the system;
+ * twice: the second compacts what the first freed (measured at 10,000
+ * guests: heap 401 -> 203 MiB after one, 126 MiB after two).
+ */
+export const returnHeap = (): boolean => relieve(2, 2);
+
+/** Moderate pressure: V8 shrinks the young generation (and collects incrementally). */
+export const returnYoungGeneration = (): boolean => relieve(1, 1);
 
 export interface HeapReturnOptions {
   /** A number that changes whenever the daemon serves anything (its request count). */
@@ -99,8 +98,8 @@ export class HeapReturn {
     this.minGrowth = opts.minGrowth ?? HEAP_RETURN_DEFAULTS.minGrowth;
     this.youngIdleMs = opts.youngIdleMs ?? HEAP_RETURN_DEFAULTS.youngIdleMs;
     this.youngMin = opts.youngMin ?? HEAP_RETURN_DEFAULTS.youngMin;
-    this.heapSize = opts.heapSize ?? oldGenerationSize;
-    this.youngSize = opts.youngSize ?? youngGenerationSize;
+    this.heapSize = opts.heapSize ?? (() => generationSize(false));
+    this.youngSize = opts.youngSize ?? (() => generationSize(true));
     this.now = opts.now ?? (() => performance.now());
     this.collect = opts.collect ?? returnHeap;
     this.collectYoung = opts.collectYoung ?? returnYoungGeneration;
@@ -160,21 +159,15 @@ export class HeapReturn {
 }
 
 /**
- * The heap's old generation (everything but the young spaces): what a burst
- * leaves grown. The young generation is left out: it grows and shrinks with
- * any traffic, and counting it made an ordinary benchmark round look like a
- * burst (and each return costs the next requests a re-warm of compiled code).
+ * Committed bytes of the young generation (the semi-spaces and its large
+ * objects), or of the old one (everything else). Growth is counted on the
+ * old generation only: the young one grows and shrinks with any traffic,
+ * and counting it made an ordinary benchmark round look like a burst (and
+ * each return costs the next requests a re-warm of compiled code).
  */
-function oldGenerationSize(): number {
+function generationSize(young: boolean): number {
   let n = 0;
-  for (const s of getHeapSpaceStatistics()) if (!s.space_name.startsWith("new_")) n += s.space_size;
-  return n;
-}
-
-/** The young generation's committed size (the semi-spaces and its large objects). */
-function youngGenerationSize(): number {
-  let n = 0;
-  for (const s of getHeapSpaceStatistics()) if (s.space_name.startsWith("new_")) n += s.space_size;
+  for (const s of getHeapSpaceStatistics()) if (s.space_name.startsWith("new_") === young) n += s.space_size;
   return n;
 }
 

@@ -133,41 +133,37 @@ export class WatchRegistry<C extends WatchOwner = WatchOwner> {
   matching(path: string, match: Match): readonly Watch<C>[] {
     // Most changes match no watch: nothing is allocated for them.
     if (this.byPath.size === 0) return NONE;
-    let out: Watch<C>[] | null = null;
-    const add = (w: Watch<C>): void => {
-      (out ??= []).push(w);
-    };
+    let out: Watch<C>[] | undefined;
     switch (match) {
       case Match.Exact:
-        for (const w of this.byPath.get(path) ?? NONE) add(w);
+        for (const w of this.byPath.get(path) ?? NONE) (out ??= []).push(w);
         break;
       case Match.NoDepth:
-        for (const w of this.byPath.get(path) ?? NONE) if (w.depth < 0) add(w);
+        for (const w of this.byPath.get(path) ?? NONE) if (w.depth < 0) (out ??= []).push(w);
         break;
       case Match.Depth: {
-        for (const w of this.byPath.get(path) ?? NONE) add(w);
+        for (const w of this.byPath.get(path) ?? NONE) (out ??= []).push(w);
         const base = path.slice(0, path.indexOf("/") < 0 ? path.length : path.indexOf("/"));
-        if (base !== path) for (const w of this.byPath.get(base) ?? NONE) if (w.depth > 0 && depthBelow(path, w.path) <= w.depth) add(w);
+        if (base !== path) for (const w of this.byPath.get(base) ?? NONE) if (w.depth > 0 && depthBelow(path, w.path) <= w.depth) (out ??= []).push(w);
         break;
       }
       case Match.Subtree: {
         if (path.startsWith("@")) {
-          for (const w of this.byPath.get(path) ?? NONE) add(w);
+          for (const w of this.byPath.get(path) ?? NONE) (out ??= []).push(w);
           break;
         }
         let p = path;
         for (;;) {
           const list = this.byPath.get(p);
-          if (list) for (const w of list) if (w.depth < 0 || depthBelow(path, w.path) <= w.depth) add(w);
+          if (list) for (const w of list) if (w.depth < 0 || depthBelow(path, w.path) <= w.depth) (out ??= []).push(w);
           if (p === "/") break;
           p = parentOf(p);
         }
         break;
       }
     }
-    if (out === null) return NONE;
-    const found: Watch<C>[] = out;
-    if (found.length > 1) found.sort((a, b) => a.owner.seq - b.owner.seq || a.seq - b.seq);
-    return found;
+    if (!out) return NONE;
+    if (out.length > 1) out.sort((a, b) => a.owner.seq - b.owner.seq || a.seq - b.seq);
+    return out;
   }
 }
