@@ -30,6 +30,8 @@ export interface Children {
   delete(name: string): Children;
   /** Children in listing order (childless ones materialised as Node objects). */
   nodes(): Node[];
+  /** Each child, in no particular order (cheaper than `nodes()` for a large directory). */
+  each(visit: (child: Node) => void): void;
   names(): readonly string[];
   /** The DIRECTORY reply body: names, each NUL-terminated (memoised). */
   listing(): Buffer;
@@ -39,7 +41,7 @@ export interface Children {
   sameNames(other: Children | null): boolean;
 }
 
-function sameNames(a: Children, b: Children | null): boolean {
+export function sameNames(a: Children, b: Children | null): boolean {
   if (!b) return a.size === 0;
   if (a === b || a.namesVersion === b.namesVersion) return true;
   if (a.size !== b.size) return false;
@@ -49,7 +51,7 @@ function sameNames(a: Children, b: Children | null): boolean {
   return true;
 }
 
-function encodeListing(names: readonly string[]): Buffer {
+export function encodeListing(names: readonly string[]): Buffer {
   let len = 0;
   for (const n of names) len += n.length + 1;
   const buf = Buffer.allocUnsafe(len);
@@ -138,6 +140,10 @@ class SmallChildren implements Children {
     const out: Node[] = [];
     for (let i = 0; i < this.slots.length; i += 3) out.push(this.at(i));
     return out;
+  }
+
+  each(visit: (child: Node) => void): void {
+    for (let i = 0; i < this.slots.length; i += 3) visit(this.at(i));
   }
 
   names(): readonly string[] {
@@ -263,9 +269,13 @@ class LargeChildren implements Children {
 
   nodes(): Node[] {
     const leaves: Leaf[] = [];
-    collect(this.root, leaves);
+    eachLeaf(this.root, (l) => leaves.push(l));
     leaves.sort((a, b) => a.rank - b.rank);
     return leaves.map((l) => l.node);
+  }
+
+  each(visit: (child: Node) => void): void {
+    eachLeaf(this.root, (l) => visit(l.node));
   }
 
   names(): readonly string[] {
@@ -281,10 +291,10 @@ class LargeChildren implements Children {
   }
 }
 
-function collect(e: HamtEntry, out: Leaf[]): void {
-  if (!isInner(e)) out.push(e);
-  else if (e.kind === 1) out.push(...e.leaves);
-  else for (const c of e.entries) collect(c, out);
+function eachLeaf(e: HamtEntry, visit: (leaf: Leaf) => void): void {
+  if (!isInner(e)) visit(e);
+  else if (e.kind === 1) for (const l of e.leaves) visit(l);
+  else for (const c of e.entries) eachLeaf(c, visit);
 }
 
 function leafHash(e: Leaf | Collision): number {
@@ -357,13 +367,27 @@ export function childrenOf(node: Node): Children {
 export function childrenFrom(nodes: readonly Node[]): Children | null {
   if (nodes.length === 0) return null;
   if (nodes.length > SMALL_MAX) return LargeChildren.from(nodes);
+  return flatChildren(nodes, ++versionCounter);
+}
+
+/**
+ * At most SMALL_MAX children as one flat array, keeping the listing
+ * generation `namesVersion` (a frozen directory thawed for a change).
+ */
+export function flatChildren(nodes: readonly Node[], namesVersion: number): Children {
+  if (nodes.length > SMALL_MAX) throw new RangeError(`${nodes.length} children are too many for a flat directory`);
   const slots: Slot[] = [];
   for (const n of nodes) {
     const leaf = n.children === null;
     slots.push(n.name, leaf ? n.value : n, leaf ? n.perms : null);
   }
   // slice: an exact-size copy, without the spare capacity push leaves.
-  return new SmallChildren(slots.slice(), ++versionCounter);
+  return new SmallChildren(slots.slice(), namesVersion);
+}
+
+/** Is `c` a flat directory (at most SMALL_MAX children, listed in insertion order)? */
+export function isFlat(c: Children): boolean {
+  return c instanceof SmallChildren;
 }
 
 /**

@@ -95,6 +95,16 @@ export class Node {
   }
 }
 
+/**
+ * Give `node` another representation of the same children (same names,
+ * order, values, ACLs and listing generation): the cold-subtree compactor
+ * packs them into one string in place, so every revision sharing the node
+ * shares the packed form. Nothing a reader can observe changes.
+ */
+export function representChildrenAs(node: Node, children: Children): void {
+  (node as { children: Children | null }).children = children;
+}
+
 const EMPTY: readonly string[] = Object.freeze([]);
 const NO_BYTES = Buffer.alloc(0);
 

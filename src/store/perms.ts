@@ -29,6 +29,8 @@ export class Perms {
     readonly entries: readonly PermEntry[],
     /** Canonical text, also the interning key. */
     readonly key: string,
+    /** Its number among the interned ACLs (how a frozen subtree names it). */
+    readonly index: number,
   ) {
     this.visible = key.replace(/!/g, "");
   }
@@ -52,14 +54,23 @@ export class Perms {
   }
 
   private static readonly interned = new Map<string, Perms>();
+  private static readonly numbered: Perms[] = [];
+
+  /** The interned ACL numbered `index` (see `index`). */
+  static byIndex(index: number): Perms {
+    const p = Perms.numbered[index];
+    if (!p) throw new RangeError(`no ACL numbered ${index}`);
+    return p;
+  }
 
   static of(entries: readonly PermEntry[]): Perms {
     if (entries.length === 0) throw new RangeError("an ACL needs at least the owner entry");
     const key = entries.map((e) => `${LETTERS[e.perm & 3]}${e.id}${e.ignored ? "!" : ""}`).join(",");
     let p = Perms.interned.get(key);
     if (!p) {
-      p = new Perms(Object.freeze(entries.map((e) => Object.freeze({ ...e }))), key);
+      p = new Perms(Object.freeze(entries.map((e) => Object.freeze({ ...e }))), key, Perms.numbered.length);
       Perms.interned.set(key, p);
+      Perms.numbered.push(p);
     }
     return p;
   }

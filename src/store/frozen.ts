@@ -1,0 +1,265 @@
+/**
+ * Frozen directories: the children of a cold subtree packed into one latin1
+ * string (one byte per character), instead of a Node object, a slot array
+ * and a value string for each node. A host's store is mostly guests' trees
+ * that nobody changes once the guest has booted; packed, a node costs its
+ * name and value bytes and a few bytes of lengths, and the garbage
+ * collector sees one string per subtree instead of hundreds of objects.
+ * Reading decodes on the way (a lookup makes the nodes on its path); a
+ * change thaws only the directories on its path, one level each, into flat
+ * children whose subdirectories stay packed.
+ *
+ * A directory's body is its children's records, in listing order:
+ *   record = varint nameLength, name, varint aclIndex, varint valueLength,
+ *            value, varint childCount,
+ *            [when childCount > 0: varint namesVersion, varint bodyLength, body]
+ * (varint: 7 bits per byte, low bits first, the high bit set when more follow;
+ * aclIndex: `Perms.index`; namesVersion: the listing generation, kept).
+ */
+import { encodeListing, flatChildren, isFlat, sameNames, type Children } from "./children.js";
+import { Node, OverlayNode } from "./node.js";
+import { Perms } from "./perms.js";
+
+/** Read position of the decoder (module state: decoding never re-enters). */
+let at = 0;
+
+function varint(s: string): number {
+  let c = s.charCodeAt(at++);
+  if (c < 0x80) return c;
+  let x = c & 0x7f;
+  let scale = 0x80;
+  for (;;) {
+    c = s.charCodeAt(at++);
+    x += (c & 0x7f) * scale;
+    if (c < 0x80) return x;
+    scale *= 0x80;
+  }
+}
+
+/** Move `at` past the rest of a record whose name it has just passed. */
+function skipAfterName(s: string): void {
+  varint(s);
+  const valueLength = varint(s);
+  at += valueLength;
+  if (varint(s) > 0) {
+    varint(s);
+    const bodyLength = varint(s);
+    at += bodyLength;
+  }
+}
+
+/** The node whose record starts at `record`; leaves `at` at the record's end. */
+function decode(s: string, record: number): Node {
+  at = record;
+  const nameLength = varint(s);
+  const name = s.slice(at, at + nameLength);
+  at += nameLength;
+  const perms = Perms.byIndex(varint(s));
+  const valueLength = varint(s);
+  const value = s.slice(at, at + valueLength);
+  at += valueLength;
+  const count = varint(s);
+  if (count === 0) return new Node(name, value, perms, null);
+  const namesVersion = varint(s);
+  const bodyLength = varint(s);
+  const body = at;
+  at += bodyLength;
+  return new Node(name, value, perms, new FrozenChildren(s, body, at, count, namesVersion));
+}
+
+export class FrozenChildren implements Children {
+  constructor(
+    /** The packed subtree this directory is part of. */
+    readonly data: string,
+    /** Where this directory's body is in `data`. */
+    readonly start: number,
+    readonly end: number,
+    readonly size: number,
+    readonly namesVersion: number,
+  ) {}
+
+  /** Start of the record of the child `name`, or -1. */
+  private find(name: string): number {
+    const s = this.data;
+    at = this.start;
+    for (let i = 0; i < this.size; i++) {
+      const record = at;
+      const nameLength = varint(s);
+      if (nameLength === name.length && s.startsWith(name, at)) return record;
+      at += nameLength;
+      skipAfterName(s);
+    }
+    return -1;
+  }
+
+  get(name: string): Node | undefined {
+    const record = this.find(name);
+    return record < 0 ? undefined : decode(this.data, record);
+  }
+
+  has(name: string): boolean {
+    return this.find(name) >= 0;
+  }
+
+  /** Thawed: flat children (same listing generation), their own subdirectories still packed. */
+  private thaw(): Children {
+    return flatChildren(this.nodes(), this.namesVersion);
+  }
+
+  set(node: Node): Children {
+    return this.thaw().set(node);
+  }
+
+  delete(name: string): Children {
+    return this.has(name) ? this.thaw().delete(name) : this;
+  }
+
+  nodes(): Node[] {
+    const out: Node[] = [];
+    let record = this.start;
+    for (let i = 0; i < this.size; i++) {
+      out.push(decode(this.data, record));
+      record = at;
+    }
+    return out;
+  }
+
+  each(visit: (child: Node) => void): void {
+    for (const n of this.nodes()) visit(n);
+  }
+
+  names(): readonly string[] {
+    const s = this.data;
+    const out: string[] = [];
+    at = this.start;
+    for (let i = 0; i < this.size; i++) {
+      const nameLength = varint(s);
+      out.push(s.slice(at, at + nameLength));
+      at += nameLength;
+      skipAfterName(s);
+    }
+    return out;
+  }
+
+  get listingLength(): number {
+    const s = this.data;
+    let n = 0;
+    at = this.start;
+    for (let i = 0; i < this.size; i++) {
+      const nameLength = varint(s);
+      n += nameLength + 1;
+      at += nameLength;
+      skipAfterName(s);
+    }
+    return n;
+  }
+
+  listing(): Buffer {
+    return encodeListing(this.names());
+  }
+
+  sameNames(other: Children | null): boolean {
+    return sameNames(this, other);
+  }
+}
+
+/* ---------- packing ---------- */
+
+/** Characters a latin1 string cannot hold (a value never has them; a restored or programmatic one might). */
+const UNPACKABLE = /[^\u0000-\u00ff]/;
+
+/** The longest body a record can name with the 3 bytes reserved for its length. */
+const MAX_BODY = (1 << 21) - 1;
+
+/** Grows as needed; reused by every packing. */
+class Packer {
+  private buf = Buffer.allocUnsafe(1 << 16);
+  length = 0;
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(next, 0, 0, this.length);
+    this.buf = next;
+  }
+
+  varint(x: number): void {
+    this.reserve(8);
+    while (x >= 0x80) {
+      this.buf[this.length++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.length++] = x;
+  }
+
+  text(s: string): void {
+    this.reserve(s.length);
+    this.length += this.buf.write(s, this.length, "latin1");
+  }
+
+  /** Write `body` (appending a record body) preceded by its length as a varint. */
+  lengthPrefixed(body: () => boolean): boolean {
+    this.reserve(3);
+    const lengthAt = this.length;
+    this.length += 3;
+    if (!body()) return false;
+    const n = this.length - lengthAt - 3;
+    if (n > MAX_BODY) return false;
+    const width = n < 0x80 ? 1 : n < 0x4000 ? 2 : 3;
+    // The body moves back over the length bytes it did not need.
+    if (width < 3) this.buf.copyWithin(lengthAt + width, lengthAt + 3, this.length);
+    this.length -= 3 - width;
+    const end = this.length;
+    this.length = lengthAt;
+    this.varint(n);
+    this.length = end;
+    return true;
+  }
+
+  take(): string {
+    const s = this.buf.toString("latin1", 0, this.length);
+    this.length = 0;
+    return s;
+  }
+}
+
+const packer = new Packer();
+
+function packRecord(node: Node): boolean {
+  if (UNPACKABLE.test(node.name) || UNPACKABLE.test(node.value)) return false;
+  packer.varint(node.name.length);
+  packer.text(node.name);
+  packer.varint(node.perms.index);
+  packer.varint(node.value.length);
+  packer.text(node.value);
+  const c = node.children;
+  if (c === null) {
+    packer.varint(0);
+    return true;
+  }
+  if (node instanceof OverlayNode) return false;
+  packer.varint(c.size);
+  packer.varint(c.namesVersion);
+  if (c instanceof FrozenChildren) return packer.lengthPrefixed(() => (packer.text(c.data.slice(c.start, c.end)), true));
+  return isFlat(c) && packer.lengthPrefixed(() => packBody(c));
+}
+
+function packBody(c: Children): boolean {
+  for (const kid of c.nodes()) if (!packRecord(kid)) return false;
+  return true;
+}
+
+/**
+ * `children` packed, the same names, order, values, ACLs and listing
+ * generations; null when they cannot be: a large (non-flat) directory
+ * inside, a transaction's overlay node, or a character above U+00FF.
+ */
+export function pack(children: Children): FrozenChildren | null {
+  packer.length = 0;
+  if (!isFlat(children) || !packBody(children)) {
+    packer.length = 0;
+    return null;
+  }
+  const data = packer.take();
+  return new FrozenChildren(data, 0, data.length, children.size, children.namesVersion);
+}
