@@ -221,11 +221,12 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     hypervisor: hypervisor.description,
     metrics: metricsAt,
   });
-  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests, log }).start();
   // Cold guests' trees packed a subtree to a string: the store's memory at 10,000 guests.
   const compaction = compactInBackground(() => xenstored.store.root, {
     packed: (units, bytes, totals) => log(`packed ${units} cold subtrees into ${bytes} bytes (${totals.units} in ${totals.bytes} bytes since the start)`),
   });
+  // Idle once requests have stopped and the packing they caused is done: what it thawed is garbage then.
+  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + compaction.compactor.totals.units, log }).start();
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
