@@ -2,6 +2,7 @@
  * Memory returned after a burst (src/system/heap-return.ts, native/heap.cc).
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { test } from "node:test";
 import { HeapReturn, returnHeap } from "../src/system/heap-return.js";
@@ -144,4 +145,25 @@ test("native memoryPressure: a compacting collection gives a dropped heap back; 
   assert.ok(after < full - 20 * MiB, `heap ${full / MiB} MiB -> ${after / MiB} MiB`);
   addon.memoryPressure(1);
   addon.memoryPressure(0);
+});
+
+test("native trimMalloc: free pages in the middle of the C heap go back to the system (glibc); a boolean either way", () => {
+  const addon = createRequire(import.meta.url)("../../build/Release/tsxs_heap.node") as { trimMalloc(...args: unknown[]): unknown; memoryPressure(level: number): void };
+  const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))![1]) * 1024;
+  // 64 MiB of malloc'd buffers (each below glibc's mmap threshold); every other one is dropped, so
+  // the free memory lies between live blocks, where glibc's own trimming of the top never reaches.
+  const buffers: (Buffer | null)[] = [];
+  for (let i = 0; i < 1024; i++) buffers.push(Buffer.alloc(64 * 1024, 1));
+  for (let i = 0; i < buffers.length; i += 2) buffers[i] = null;
+  addon.memoryPressure(2); // a full collection frees the dropped buffers' memory
+  addon.memoryPressure(0);
+  const held = rss();
+  const released = addon.trimMalloc();
+  const after = rss();
+  // Debian's C library is glibc (elsewhere trimMalloc is a no-op that says false).
+  assert.equal(released, true);
+  assert.ok(after < held - 16 * MiB, `VmRSS ${held / MiB} -> ${after / MiB} MiB`);
+  // The live half is untouched; arguments are ignored.
+  for (let i = 1; i < buffers.length; i += 2) assert.equal(buffers[i]![65535], 1);
+  assert.equal(typeof addon.trimMalloc("ignored", 1), "boolean");
 });
