@@ -712,7 +712,21 @@ class Suite {
     } finally {
       for (const t of started) await this.stopCounted(t, meter);
     }
-    return { idleSeconds: fc.idleSeconds, daemons: out };
+    return { idleSeconds: fc.idleSeconds, daemons: out, nodeFloor: await this.nodeFloor(tmp) };
+  }
+
+  /** VmRSS of a Node.js process that serves the protocol and stores nothing (the echo server), 1 s after its start. */
+  private async nodeFloor(tmp: string): Promise<MemoryReading | undefined> {
+    const dir = join(tmp, "node-floor");
+    mkdirSync(dir, { recursive: true });
+    const t = await this.attempt("full store: start the Node.js echo server", () => startEcho("echo-node", dir, ""));
+    if (!t) return undefined;
+    try {
+      await sleep(1000);
+      return memoryReading(t.pid);
+    } finally {
+      await t.stop();
+    }
   }
 
   /** Workload 13's populate of one fresh daemon, up to the last of fc.domains or its time budget. */

@@ -252,6 +252,8 @@ export interface FullStoreDaemon extends Population {
 export interface FullStoreResults {
   idleSeconds: number;
   daemons: FullStoreDaemon[];
+  /** The smallest Node.js server (bench/echo-server.ts, storing nothing), 1 s after it started: the floor of any daemon in Node.js. */
+  nodeFloor?: MemoryReading | undefined;
 }
 
 export interface FanoutRow {

@@ -78,7 +78,7 @@ export function explainMisses(r: Results, checks: Check[]): string {
     const ts = s.find((x) => x.target === "tsxenstored");
     const cx = s.find((x) => x.target === "cxenstored");
     const empty = ts?.checkpoints[0];
-    out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent and interns names and ACLs; once idle, the daemon gives back a grown heap and its young generation (\`src/system/heap-return.ts\`). Measured by hand inside the daemon (\`xenstore-control memreport\`, 2026-11-27) right after such a fill, the live heap was about 117 bytes per node; the private memory beyond that is the garbage-collected heap's free space right after the burst (its pages are kept for reuse) and the runtime's fixed cost.`);
+    out.push(`* **Resident memory.** A Node.js process starts at ${empty ? mib(empty.rssKiB) : "–"} MiB resident${empty?.fileKiB !== undefined ? `, ${mib(empty.fileKiB)} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable)` : ""}, before it stores anything; cxenstored starts at ${cx?.checkpoints[0] ? mib(cx.checkpoints[0].rssKiB) : "–"} MiB. What the store itself costs is the growth: see "bytes per node" and the private (RssAnon) figures in section 6. The tree keeps childless nodes packed in their parent and interns names and ACLs; subtrees that stop changing (a guest's tree once it is built) are packed into one string each within seconds, about 20 bytes a node (\`src/store/frozen.ts\`, \`src/store/compactor.ts\`); once idle, the daemon gives back a grown heap, its young generation and the C heap's free pages (\`src/system/heap-return.ts\`). Right after a fill, before the packing and the return, the private memory is mostly the garbage-collected heap's garbage and free space (its pages are kept for reuse while requests come).`);
   }
   if (missed(/^10 /) && r.durability) {
     const d = r.durability;
@@ -148,7 +148,21 @@ export function explainMisses(r: Results, checks: Check[]): string {
     };
     const ts = of("tsxenstored");
     const te = ts?.steps.find((s) => s.domains === ts.domains);
-    out.push(`* **Resident memory with a full store.** A fresh tsxenstored is at ${ts ? mib(ts.start.rssKiB) : "–"} MiB resident before it stores anything, ${ts ? mib(ts.start.fileKiB) : "–"} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable) and ${ts ? mib(ts.start.anonKiB) : "–"} MiB private; cxenstored starts at ${mib(of("cxenstored")?.start.rssKiB ?? NaN)} MiB, oxenstored at ${mib(of("oxenstored")?.start.rssKiB ?? NaN)} MiB. Filled (the last reading, ${r.fullStore.idleSeconds} s idle unless said): tsxenstored ${at(ts)}; cxenstored ${at(of("cxenstored"))}; oxenstored ${at(of("oxenstored"))}.${te ? ` The ${r.fullStore.idleSeconds} s idle pause changed tsxenstored's VmRSS by ${mib(te.idle.rssKiB - te.after.rssKiB)} MiB (${mib(te.after.rssKiB)} MiB right after filling).` : ""}`);
+    const floor = r.fullStore.nodeFloor;
+    let floorSaid = "";
+    if (floor) {
+      // Where the better peer holds its guests in less than Node.js needs to run at all, no daemon in Node.js can meet the target.
+      const beyond = [...new Set(ds.flatMap((x) => x.steps.map((s) => s.domains)))]
+        .sort((a, b) => a - b)
+        .map((domains) => {
+          const peers = ds.filter((x) => x.target !== "tsxenstored").flatMap((x) => x.steps.filter((s) => s.domains === domains).map((s) => ({ target: x.target, kib: s.idle.rssKiB })));
+          const best = peers.sort((a, b) => a.kib - b.kib)[0];
+          return best && best.kib < floor.rssKiB ? `${best.target}'s ${mib(best.kib)} MiB with ${n(domains)} domains` : null;
+        })
+        .filter((x): x is string => x !== null);
+      floorSaid = ` A Node.js process that serves the protocol and stores nothing (\`bench/echo-server.ts\`, 1 s after its start) is at ${mib(floor.rssKiB)} MiB resident (${mib(floor.fileKiB)} MiB file-backed, ${mib(floor.anonKiB)} MiB private)${beyond.length ? `: more than ${beyond.join(" and ")}, so no daemon in Node.js can meet ${beyond.length === 1 ? "that target" : "those targets"}` : ""}.`;
+    }
+    out.push(`* **Resident memory with a full store.**${floorSaid} A fresh tsxenstored is at ${ts ? mib(ts.start.rssKiB) : "–"} MiB resident before it stores anything, ${ts ? mib(ts.start.fileKiB) : "–"} MiB of it file-backed pages of the \`node\` executable (shared with any other Node.js process, and reclaimable) and ${ts ? mib(ts.start.anonKiB) : "–"} MiB private (its code, warmed up, and V8's young generation); cxenstored starts at ${mib(of("cxenstored")?.start.rssKiB ?? NaN)} MiB, oxenstored at ${mib(of("oxenstored")?.start.rssKiB ?? NaN)} MiB. Filled (the last reading, ${r.fullStore.idleSeconds} s idle unless said): tsxenstored ${at(ts)}; cxenstored ${at(of("cxenstored"))}; oxenstored ${at(of("oxenstored"))}.${te ? ` The ${r.fullStore.idleSeconds} s idle pause changed tsxenstored's VmRSS by ${mib(te.idle.rssKiB - te.after.rssKiB)} MiB (${mib(te.after.rssKiB)} MiB right after filling).` : ""}`);
   }
   if (missed(/^13 .*p50/) && r.fullStore) {
     const ts = r.fullStore.daemons.find((x) => x.target === "tsxenstored");
