@@ -14,6 +14,9 @@ import { test } from "node:test";
 import { XenStoreClient, XsError } from "../src/client/index.js";
 import { parseOptions, UsageError } from "../src/daemon/options.js";
 import { describeAddress, parseMetricsAddress } from "../src/metrics/address.js";
+import { DaemonMetrics } from "../src/metrics/prometheus.js";
+import { EmulatedHypervisor } from "../src/hypervisor/emulated.js";
+import { Xenstored } from "../src/server/xenstored.js";
 import { BIN, startTsxenstored } from "./helpers/daemon.js";
 import { emulationUnavailable, startEmulatedHost, startGuest } from "./helpers/emulated.js";
 import { tempDir, waitUntil } from "./helpers/proc.js";
@@ -150,6 +153,8 @@ test("GET /metrics on a loopback port: requests by op and result, a conflict, wa
     ["xenstored_domain_memory_bytes", "gauge"],
     ["xenstored_domain_memory_limit_bytes", "gauge"],
     ["xenstored_store_nodes", "gauge"],
+    ["xenstored_store_subtrees_packed_total", "counter"],
+    ["xenstored_store_packed_bytes_total", "counter"],
     ["xenstored_history_revisions", "gauge"],
     ["xenstored_history_retained_bytes", "gauge"],
     ["process_resident_memory_bytes", "gauge"],
@@ -312,3 +317,13 @@ test("--metrics on a Unix socket: a guest domain through its ring, its quota hit
   }
 });
 
+
+test("the packing of cold subtrees is counted: subtrees and bytes so far, 0 before it runs", async () => {
+  const x = new Xenstored({ hypervisor: new EmulatedHypervisor("0-15"), contention: false });
+  let totals: { units: number; bytes: number; passes: number; walks: number } | null = null;
+  const m = new DaemonMetrics(x, { processMetrics: false, packing: () => totals });
+  const read = async (): Promise<string[]> => (await m.registry.metrics()).split("\n").filter((l) => /^xenstored_store_(subtrees_packed|packed_bytes)_total /.test(l));
+  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 0", "xenstored_store_packed_bytes_total 0"]);
+  totals = { units: 3, bytes: 1234, passes: 5, walks: 2 };
+  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 3", "xenstored_store_packed_bytes_total 1234"]);
+});

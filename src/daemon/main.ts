@@ -139,9 +139,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   let metrics: MetricsServer | null = null;
+  // Started once the daemon serves (below).
+  let compaction: ReturnType<typeof compactInBackground> | null = null;
   if (opts.metrics) {
     const [{ MetricsServer }, { DaemonMetrics }] = await Promise.all([import("../metrics/http.js"), import("../metrics/prometheus.js")]);
-    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored), log);
+    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored, { packing: () => compaction?.compactor.totals ?? null }), log);
   }
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
@@ -222,11 +224,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     metrics: metricsAt,
   });
   // Cold guests' trees packed a subtree to a string: the store's memory at 10,000 guests.
-  const compaction = compactInBackground(() => xenstored.store.root, {
+  const packing = (compaction = compactInBackground(() => xenstored.store.root, {
     packed: (units, bytes, totals) => log(`packed ${units} cold subtrees into ${bytes} bytes (${totals.units} in ${totals.bytes} bytes since the start)`),
-  });
+  }));
   // Idle once requests have stopped and the packing they caused is done: what it thawed is garbage then.
-  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + compaction.compactor.totals.units, log }).start();
+  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + packing.compactor.totals.units, log }).start();
   let stopping: Promise<void> | null = null;
   return {
     xenstored,
@@ -241,7 +243,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       stopping ??= (async () => {
         notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
         heapReturn.stop();
-        compaction.stop();
+        packing.stop();
         await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;

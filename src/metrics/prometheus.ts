@@ -9,6 +9,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricType, type MetricValueWithName } from "prom-client";
 import { LATENCY_BOUNDS, TIME_EVERY } from "../server/counters.js";
 import { daemonStats, type DaemonStats } from "../server/stats.js";
+import type { CompactionStats } from "../store/compactor.js";
 import type { Xenstored } from "../server/xenstored.js";
 import type { Notice } from "../util/notices.js";
 
@@ -60,6 +61,8 @@ class CountedHistogram extends Histogram<"op" | "le"> {
 export interface MetricsOptions {
   /** Also the process's own metrics (memory, CPU, event loop, GC: prom-client's defaults); default true. */
   processMetrics?: boolean;
+  /** The packing of cold subtrees so far (src/store/compactor.ts), when it runs. */
+  packing?: () => CompactionStats | null;
 }
 
 export class DaemonMetrics {
@@ -163,6 +166,8 @@ export class DaemonMetrics {
     // The store and its history.
     gauge("store_nodes", "Nodes in the store.", [], (g) => g.set(snap().nodes));
     gauge("store_revision", "The store's current revision.", [], (g) => g.set(snap().revision));
+    counter("store_subtrees_packed_total", "Cold subtrees packed into one string each (src/store/compactor.ts).", [], (c) => c.inc(opts.packing?.()?.units ?? 0));
+    counter("store_packed_bytes_total", "Bytes those subtrees were packed into.", [], (c) => c.inc(opts.packing?.()?.bytes ?? 0));
     gauge("history_revisions", "Commits retained in the history of changes.", [], (g) => g.set(snap().history.revisions));
     gauge("history_oldest_revision", "The oldest revision retained.", [], (g) => g.set(snap().history.oldest));
     gauge("history_retained_bytes", "Memory the retained history holds, by its estimate.", [], (g) => g.set(snap().history.bytes));
