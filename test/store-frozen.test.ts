@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { childrenOf, EMPTY_CHILDREN, type Children } from "../src/store/children.js";
 import { ColdSubtreeCompactor, compactInBackground, UNIT_MAX } from "../src/store/compactor.js";
-import { FrozenChildren, pack } from "../src/store/frozen.js";
+import { FrozenChildren, pack, sameChildren } from "../src/store/frozen.js";
+import { diffTrees } from "../src/history/diff.js";
 import { Node, OverlayNode } from "../src/store/node.js";
 import { Perms } from "../src/store/perms.js";
 import { Store } from "../src/store/store.js";
@@ -207,4 +208,27 @@ test("compactInBackground packs while the tree changes and stops when told", asy
   const passes = running.compactor.totals.passes;
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(running.compactor.totals.passes, passes);
+});
+
+test("history diffs across packed subtrees report exactly what changed", () => {
+  const store = populated(40);
+  compactFully(new ColdSubtreeCompactor(), store.root);
+  const before = store.root;
+  const e = new TreeEditor(store.root);
+  e.write("/local/domain/3/device/vif/0/state", "6", dom0);
+  e.write("/local/domain/3/extra", "x", dom0);
+  store.commit({ editor: e }, META);
+  assert.deepEqual(
+    [...diffTrees(before, store.root, "/")].map((d) => [d.path, d.kind, d.before?.value ?? null, d.after?.value ?? null]),
+    [
+      ["/local/domain/3/device/vif/0/state", "changed", "4", "6"],
+      ["/local/domain/3/extra", "added", null, "x"],
+    ],
+  );
+  // Two lookups of the same packed directory are one shared subtree.
+  const a = lookup(before, "/local/domain/3/device")!;
+  const b = lookup(before, "/local/domain/3/device")!;
+  assert.notEqual(a, b);
+  assert.ok(sameChildren(a.children, b.children));
+  assert.ok(!sameChildren(a.children, lookup(store.root, "/local/domain/3/device")!.children));
 });

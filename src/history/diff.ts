@@ -7,6 +7,7 @@
  * siblings by name, so a long diff can be resumed after any path.
  */
 import type { NodeState } from "../store/changes.js";
+import { sameChildren } from "../store/frozen.js";
 import type { Node } from "../store/node.js";
 import { childPath, isAtOrBelow } from "../store/path.js";
 import { lookup } from "../store/tree.js";
@@ -24,13 +25,14 @@ export interface DiffEntry {
 
 /**
  * The same node in both trees? Shared nodes are the same object, but a
- * childless child is stored packed in its parent and comes back as a new
- * object each time it is looked up, so compare what it holds too.
+ * childless child is stored packed in its parent, and a node of a packed
+ * subtree is decoded, so either comes back as a new object each time it
+ * is looked up: compare what it holds too.
  */
 function same(a: Node | undefined, b: Node | undefined): boolean {
   if (a === b) return true;
   if (!a || !b) return false;
-  return a.children === b.children && a.value === b.value && a.perms === b.perms;
+  return sameChildren(a.children, b.children) && a.value === b.value && a.perms === b.perms;
 }
 
 function entry(path: string, a: Node | undefined, b: Node | undefined): DiffEntry | null {
@@ -46,7 +48,7 @@ function stateOf(n: Node): NodeState {
 
 /** Names to compare below two versions of a node, sorted; null when their children are shared. */
 function childNames(a: Node | undefined, b: Node | undefined): string[] | null {
-  if (a?.children === b?.children) return null;
+  if (sameChildren(a?.children, b?.children)) return null;
   const names = new Set<string>(a?.childNames() ?? []);
   for (const n of b?.childNames() ?? []) names.add(n);
   return [...names].sort();

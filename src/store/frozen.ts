@@ -163,6 +163,16 @@ export class FrozenChildren implements Children {
   }
 }
 
+/**
+ * The same children object, or the same packed body (a lookup into packed
+ * children makes a new object each time): a subtree shared between two
+ * trees, whatever its representation.
+ */
+export function sameChildren(a: Children | null | undefined, b: Children | null | undefined): boolean {
+  if (a === b) return true;
+  return a instanceof FrozenChildren && b instanceof FrozenChildren && a.data === b.data && a.start === b.start;
+}
+
 /* ---------- packing ---------- */
 
 /** Characters a latin1 string cannot hold (a value never has them; a restored or programmatic one might). */
