@@ -13,7 +13,11 @@ import { Op } from "../protocol/messages.js";
 import { PacketParser } from "../protocol/parser.js";
 import { encodePacket, joinStrings } from "../protocol/serializer.js";
 import { Xenstored } from "../server/xenstored.js";
+import { ColdSubtreeCompactor } from "../store/compactor.js";
 import type { Peer } from "../transport/transport.js";
+
+/** Guests alive at once on the scratch daemon (more than a flat directory holds). */
+const LIVE = 40;
 
 export interface WarmUpResult {
   readonly guests: number;
@@ -70,10 +74,14 @@ export function warmUp(guests: number, budgetMs = 1000): WarmUpResult {
   const x = new Xenstored({ hypervisor: new EmulatedHypervisor() });
   const toolstack = new ScratchClient(x, "socket", 0);
   const backend = new ScratchClient(x, "socket", 0);
+  // The scratch store's cold subtrees are packed as the real store's are, so
+  // the code that reads and changes packed nodes is compiled too.
+  const compactor = new ColdSubtreeCompactor();
   let requests = 0;
   let made = 0;
   for (let i = 0; i < guests && performance.now() - started < budgetMs; i++, made++) {
-    const domid = 1 + (i % 50);
+    // LIVE guests at a time: directories grow past their flat size as a host's do.
+    const domid = 1 + (i % (LIVE + 10));
     const home = `/local/domain/${domid}`;
     const be = `/local/domain/0/backend/vif/${domid}/0`;
     const fe = `${home}/device/vif/0`;
@@ -108,10 +116,18 @@ export function warmUp(guests: number, budgetMs = 1000): WarmUpResult {
     backend.req(Op.UNWATCH, [`${be}/state`, "be"]);
     requests += guest.requests;
     guest.close();
-    // Destruction: the toolstack removes the trees and releases the domain.
-    toolstack.req(Op.RM, [be]);
-    toolstack.req(Op.RM, [home]);
-    toolstack.req(Op.RELEASE, [String(domid)]);
+    // Guests booted a while ago are read and changed in their packed form.
+    if (i % 8 === 7) compactor.pass(x.store.root, 50);
+    if (i >= LIVE) {
+      const old = 1 + ((i - LIVE) % (LIVE + 10));
+      const oldHome = `/local/domain/${old}`;
+      toolstack.req(Op.READ, [`${oldHome}/name`]);
+      toolstack.write(`${oldHome}/memory-target`, String(i));
+      // Destruction: the toolstack removes the trees and releases the domain.
+      toolstack.req(Op.RM, [`/local/domain/0/backend/vif/${old}/0`]);
+      toolstack.req(Op.RM, [oldHome]);
+      toolstack.req(Op.RELEASE, [String(old)]);
+    }
   }
   requests += toolstack.requests + backend.requests;
   toolstack.close();

@@ -34,7 +34,8 @@ export function peerLauncher(kind: PeerKind): Launcher {
 
 export function oursLauncher(): Launcher {
   return async () => {
-    const d = await startTsxenstored(["--domains", DOMAINS]);
+    // Cold subtrees packed every few milliseconds: the compared replies come from packed trees too.
+    const d = await startTsxenstored(["--domains", DOMAINS], { TSXS_PACK_INTERVAL_MS: "3" });
     return { name: "tsxenstored", socket: d.socket, stop: () => d.stop() };
   };
 }
