@@ -13,13 +13,14 @@
  * default, kept: a smaller one, --max-semi-space-size=2, cost 10% more CPU
  * and left more garbage in the old generation after a burst, measured
  * 2026-12-07). After a longer quiet time (`youngIdleMs`) a young generation
- * of `youngMin` bytes or more is given back too, with V8's moderate memory
- * pressure, once per quiet period: a host that has finished booting its
- * guests does not keep 32 MiB for the next burst, while a daemon that is
- * merely between requests keeps it.
+ * of `youngMin` bytes or more is given back too, by a minor collection,
+ * once per quiet period: a host that has finished booting its guests does
+ * not keep 32 MiB for the next burst, while a daemon that is merely between
+ * requests keeps it.
  */
 import { addonLoader } from "../util/addon.js";
-import { getHeapSpaceStatistics } from "node:v8";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 interface HeapAddon {
   /** 0 none, 1 moderate, 2 critical (a compacting collection now). */
@@ -31,31 +32,72 @@ interface HeapAddon {
 const heapAddon = addonLoader<HeapAddon>("tsxs_heap");
 
 /**
- * Memory pressure at `level`, then none, `times` times; then the C heap's
- * free pages too (buffers and compiler memory are malloc'd, and glibc
- * keeps what a burst freed: measured 30 MiB after 10,000 guests). False
+ * A compacting collection that returns free heap pages to the system
+ * (critical memory pressure); twice: the second compacts what the first
+ * freed (measured at 10,000 guests: heap 401 -> 203 MiB after one, 126 MiB
+ * after two). Then the C heap's free pages too (buffers and compiler
+ * memory are malloc'd, and glibc keeps what a burst freed: measured 30 MiB
+ * after 10,000 guests). It drops compiled code as the young generation's
+ * return avoids doing (below), so it is kept for after bursts. False
  * without the addon.
  */
-function relieve(level: 1 | 2, times: number): boolean {
+export const returnHeap = (): boolean => {
   const a = heapAddon();
   if (!a) return false;
-  for (let i = 0; i < times; i++) {
-    a.memoryPressure(level);
+  for (let i = 0; i < 2; i++) {
+    a.memoryPressure(2);
     a.memoryPressure(0);
   }
   a.trimMalloc();
   return true;
+};
+
+/** V8's `gc()`, from a context that has it (the main one does not without --expose-gc); null where it cannot be had. */
+let collector: ((options: { type: "minor" | "major" }) => void) | null | undefined;
+
+function gcFunction(): ((options: { type: "minor" | "major" }) => void) | null {
+  if (collector === undefined) {
+    try {
+      setFlagsFromString("--expose-gc");
+      const gc: unknown = runInNewContext("gc");
+      collector = typeof gc === "function" ? (gc as (options: { type: "minor" | "major" }) => void) : null;
+    } catch {
+      collector = null;
+    }
+  }
+  return collector;
 }
 
 /**
- * A compacting collection that returns free heap pages to the system;
- * twice: the second compacts what the first freed (measured at 10,000
- * guests: heap 401 -> 203 MiB after one, 126 MiB after two).
+ * Start the quiet window V8 judges the allocation rate by: a minor
+ * collection records what the burst allocated since the last one, so that
+ * a collection more than 5 s later sees only the quiet (V8 shrinks the
+ * young generation after a collection only when the allocation rate over
+ * its last 5 s of records is below 1 KB/ms). False where `gc` cannot be had.
  */
-export const returnHeap = (): boolean => relieve(2, 2);
+export const settleYoungGeneration = (): boolean => {
+  const gc = gcFunction();
+  if (!gc) return false;
+  gc({ type: "minor" });
+  return true;
+};
 
-/** Moderate pressure: V8 shrinks the young generation (and collects incrementally). */
-export const returnYoungGeneration = (): boolean => relieve(1, 1);
+/**
+ * The young generation back: a minor collection more than 5 s after
+ * `settleYoungGeneration`, after which V8 shrinks the young generation by
+ * its own heuristics (32 -> 1 MiB, measured), then the C heap's free
+ * pages. Not memory pressure: a memory-reducing collection also drops
+ * compiled code tied to objects and maps it clears, and the next requests
+ * paid 0.3-0.5 s of CPU to compile it again (test-xenstore after 7 s
+ * idle, measured 2026-12-07).
+ */
+export const returnYoungGeneration = (): boolean => {
+  const gc = gcFunction();
+  if (!gc) return false;
+  gc({ type: "minor" });
+  heapAddon()?.trimMalloc();
+  return true;
+};
 
 export interface HeapReturnOptions {
   /** A number that changes whenever the daemon serves anything (its request count). */
@@ -74,10 +116,11 @@ export interface HeapReturnOptions {
   readonly now?: () => number;
   readonly collect?: () => boolean;
   readonly collectYoung?: () => boolean;
+  readonly settleYoung?: () => boolean;
   readonly log?: (line: string) => void;
 }
 
-export const HEAP_RETURN_DEFAULTS = { idleMs: 1000, minGrowth: 32 * 1024 * 1024, youngIdleMs: 5000, youngMin: 16 * 1024 * 1024, checkMs: 250 } as const;
+export const HEAP_RETURN_DEFAULTS = { idleMs: 1000, minGrowth: 32 * 1024 * 1024, youngIdleMs: 7000, youngMin: 16 * 1024 * 1024, checkMs: 250 } as const;
 
 export class HeapReturn {
   private readonly idleMs: number;
@@ -89,8 +132,11 @@ export class HeapReturn {
   private readonly now: () => number;
   private readonly collect: () => boolean;
   private readonly collectYoung: () => boolean;
+  private readonly settleYoung: () => boolean;
   /** The quiet period in which the young generation was last given back (its start), or -1. */
   private youngReturnedIn = -1;
+  /** The quiet period in which the young generation's quiet window was started (its start), or -1. */
+  private youngSettledIn = -1;
   private lastActivity: number;
   private quietSince: number;
   /** The heap's size right after the last return (or at start). */
@@ -111,6 +157,7 @@ export class HeapReturn {
     this.now = opts.now ?? (() => performance.now());
     this.collect = opts.collect ?? returnHeap;
     this.collectYoung = opts.collectYoung ?? returnYoungGeneration;
+    this.settleYoung = opts.settleYoung ?? settleYoungGeneration;
     this.lastActivity = opts.activity();
     this.quietSince = this.now();
     this.base = this.heapSize();
@@ -153,15 +200,25 @@ export class HeapReturn {
     return true;
   }
 
-  /** Quiet for `youngIdleMs` with a large young generation: give it back, once in this quiet period. */
+  /**
+   * A large young generation: quiet for `idleMs`, start V8's quiet window;
+   * quiet for `youngIdleMs` (5 s later or more), give it back; once in
+   * this quiet period.
+   */
   private checkYoung(now: number): boolean {
-    if (now - this.quietSince < this.youngIdleMs || this.youngReturnedIn === this.quietSince) return false;
+    if (this.youngReturnedIn === this.quietSince) return false;
     const young = this.youngSize();
     if (young < this.youngMin) return false;
+    if (this.youngSettledIn !== this.quietSince) {
+      this.youngSettledIn = this.quietSince;
+      this.settleYoung();
+      return false;
+    }
+    if (now - this.quietSince < this.youngIdleMs) return false;
     if (!this.collectYoung()) return false;
     this.youngReturns++;
     this.youngReturnedIn = this.quietSince;
-    this.opts.log?.(`idle: young generation of ${mib(young)} MiB given back`);
+    this.opts.log?.(`idle: young generation given back, ${mib(young)} -> ${mib(this.youngSize())} MiB`);
     return true;
   }
 }
