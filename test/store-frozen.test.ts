@@ -232,3 +232,21 @@ test("history diffs across packed subtrees report exactly what changed", () => {
   assert.ok(sameChildren(a.children, b.children));
   assert.ok(!sameChildren(a.children, lookup(store.root, "/local/domain/3/device")!.children));
 });
+
+test("a unit that cannot be packed is not tried again, and the compactor goes quiet", () => {
+  const store = populated(40);
+  const e = new TreeEditor(store.root);
+  // Not from the wire (values there are bytes), but a programmatic caller could.
+  e.write("/local/domain/2/wide", "\u2603", dom0);
+  store.commit({ editor: e }, META);
+  const c = new ColdSubtreeCompactor();
+  compactFully(c, store.root);
+  assert.equal(c.pending, false);
+  assert.ok(!(lookup(store.root, "/local/domain/2")!.children instanceof FrozenChildren));
+  assert.ok(lookup(store.root, "/local/domain/3")!.children instanceof FrozenChildren);
+  const passes = c.totals.passes;
+  c.pass(store.root, 1000);
+  assert.equal(c.pending, false, "nothing found again");
+  assert.equal(c.totals.passes, passes + 1);
+  assert.equal(lookup(store.root, "/local/domain/2/wide")!.value, "\u2603");
+});

@@ -55,6 +55,8 @@ export class ColdSubtreeCompactor {
    * gives the directory a new children object, which is walked.
    */
   private readonly settled = new WeakSet<Children>();
+  /** Units that could not be packed (a character above U+00FF): not tried again while unchanged. */
+  private readonly unpackable = new WeakSet<Children>();
   /** Packed sizes of the units found (not walked again while they wait). */
   private readonly sizes = new WeakMap<Children, number>();
   /** Units found but not packed so far (a directory above them is not settled). */
@@ -110,7 +112,7 @@ export class ColdSubtreeCompactor {
     const c = node.children;
     if (c === null) return 0;
     if (c instanceof FrozenChildren) return c.end - c.start;
-    if (this.settled.has(c)) return -1;
+    if (this.settled.has(c) || this.unpackable.has(c)) return -1;
     return this.sizes.get(c);
   }
 
@@ -165,7 +167,7 @@ export class ColdSubtreeCompactor {
     }
     const packed = pack(c);
     if (!packed) {
-      this.unpacked++;
+      this.unpackable.add(c);
       return;
     }
     representChildrenAs(unit, packed);
