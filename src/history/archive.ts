@@ -14,6 +14,7 @@
  * presence byte then (if present) value and ACL key (u32 length, latin1,
  * each).
  */
+import { writeLatin1 } from "../state/binary.js";
 import type { ChangeEntry, NodeState } from "../store/changes.js";
 import type { CommitMeta } from "../store/store.js";
 import type { ChangeKind } from "../store/tree.js";
@@ -90,12 +91,12 @@ export class CommitArchive {
     at = buf.writeUInt32LE(conn >>> 0, at);
     at = buf.writeUInt32LE(txId >>> 0, at);
     at = buf.writeUInt16LE(op.length, at);
-    at += buf.write(op, at, "latin1");
+    at = writeLatin1(buf, at, op);
     at = buf.writeUInt32LE(changes.length, at);
     for (const c of changes) {
       at = buf.writeUInt8(KIND_CODE[c.kind], at);
       at = buf.writeUInt32LE(c.path.length, at);
-      at += buf.write(c.path, at, "latin1");
+      at = writeLatin1(buf, at, c.path);
       at = writeState(buf, at, c.before);
       at = writeState(buf, at, c.after);
     }
@@ -164,9 +165,9 @@ function writeState(buf: Buffer, at: number, s: NodeState | null): number {
   if (!s) return buf.writeUInt8(0, at);
   at = buf.writeUInt8(1, at);
   at = buf.writeUInt32LE(s.value.length, at);
-  at += buf.write(s.value, at, "latin1");
+  at = writeLatin1(buf, at, s.value);
   at = buf.writeUInt32LE(s.acl.length, at);
-  return at + buf.write(s.acl, at, "latin1");
+  return writeLatin1(buf, at, s.acl);
 }
 
 function decode(buf: Buffer, at: number, revision: number, length: number): ArchivedCommit {
