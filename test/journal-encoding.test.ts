@@ -11,7 +11,7 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { crc32, crc32ByTable } from "../src/durability/crc32.js";
 import { encodeEntry, scanEntries, type CommitEntry, type GuestEntry, type JournalEntry } from "../src/durability/entries.js";
 import { commitEntry } from "../src/durability/journal.js";
-import { Writer, writeLatin1 } from "../src/state/binary.js";
+import { Writer, writeLatin1, writeU32 } from "../src/state/binary.js";
 import type { Effect } from "../src/store/store.js";
 import { Store } from "../src/store/store.js";
 import { TreeEditor } from "../src/store/tree.js";
@@ -45,6 +45,19 @@ test("latin1 strings are written as Buffer#write writes them (each unit's low by
     const field = Buffer.alloc(4);
     field.writeUInt32LE(s.length);
     assert.deepEqual(Buffer.from(w.result()), Buffer.concat([field, Buffer.from(s, "latin1")]));
+  }
+});
+
+test("32-bit fields are written as writeUInt32LE(v >>> 0) and writeInt32LE(v | 0) write them, whatever the number", () => {
+  for (const v of [0, 1, 255, 256, 65535, 0x12345678, 2 ** 31, 2 ** 32 - 1, 2 ** 32 + 5, -1, -(2 ** 31), 1.5, -1.5, NaN, 1e20, -1e20]) {
+    const got = Buffer.alloc(6, 0xaa);
+    assert.equal(writeU32(got, 1, v), 5);
+    const unsigned = Buffer.alloc(6, 0xaa);
+    unsigned.writeUInt32LE(v >>> 0, 1);
+    const signed = Buffer.alloc(6, 0xaa);
+    signed.writeInt32LE(v | 0, 1);
+    assert.deepEqual(got, unsigned, String(v));
+    assert.deepEqual(got, signed, String(v));
   }
 });
 

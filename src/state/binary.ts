@@ -25,6 +25,20 @@ export function writeLatin1(buf: Buffer, at: number, s: string): number {
   return at + n;
 }
 
+/**
+ * Write `v` as a little-endian 32-bit integer at `at` (room checked by the
+ * caller); returns the offset after it. The same bytes as
+ * writeUInt32LE(v >>> 0) or writeInt32LE(v | 0), without their argument
+ * checks (Uint8Array stores keep each value's low byte).
+ */
+export function writeU32(buf: Buffer, at: number, v: number): number {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+  return at + 4;
+}
+
 export class Writer {
   private buf = Buffer.allocUnsafe(64 * 1024);
   private off = 0;
@@ -41,13 +55,11 @@ export class Writer {
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32LE(v >>> 0, this.off);
-    this.off += 4;
+    this.off = writeU32(this.buf, this.off, v);
   }
   i32(v: number): void {
     this.room(4);
-    this.buf.writeInt32LE(v | 0, this.off);
-    this.off += 4;
+    this.off = writeU32(this.buf, this.off, v);
   }
   u32be(v: number): void {
     this.room(4);
@@ -65,8 +77,7 @@ export class Writer {
   /** u32 length, then latin1 bytes (a latin1 string's length in bytes is its length). */
   str(s: string): void {
     this.room(4 + s.length);
-    this.buf.writeUInt32LE(s.length, this.off);
-    this.off = writeLatin1(this.buf, this.off + 4, s);
+    this.off = writeLatin1(this.buf, writeU32(this.buf, this.off, s.length), s);
   }
   f64(v: number): void {
     this.room(8);
