@@ -23,9 +23,9 @@
  *   | 3 features u32 domid u32 features | 4 target u32 domid u32 target
  *   | 5 shutdown u32 domid u8 | 6 quota i32 domid (-1 global) str name u8 soft u32 value
  */
-import { crc32 as zlibCrc32 } from "node:zlib";
 import { Reader, Writer } from "../state/binary.js";
 import { StateFormatError } from "../state/errors.js";
+import { crc32 } from "./crc32.js";
 import type { Effect } from "../store/store.js";
 import type { NodeState } from "../store/changes.js";
 import type { ChangeKind } from "../store/tree.js";
@@ -77,26 +77,9 @@ export interface GuestEntry {
 export type JournalEntry = CommitEntry | GuestEntry;
 
 const KINDS: readonly ChangeKind[] = ["created", "value", "perms", "removed"];
+const KIND_CODE: Readonly<Record<ChangeKind, number>> = { created: 0, value: 1, perms: 2, removed: 3 };
 
 export const FRAME_HEADER = 8;
-
-/** zlib's crc32 (Node 20.15+), or the same function by table where it is missing. */
-export const crc32: (data: Buffer) => number =
-  typeof zlibCrc32 === "function"
-    ? (data) => zlibCrc32(data)
-    : (() => {
-        const table = new Uint32Array(256);
-        for (let n = 0; n < 256; n++) {
-          let c = n;
-          for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-          table[n] = c >>> 0;
-        }
-        return (data: Buffer): number => {
-          let c = 0xffffffff;
-          for (let i = 0; i < data.length; i++) c = table[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-          return (c ^ 0xffffffff) >>> 0;
-        };
-      })();
 
 function state(w: Writer, s: NodeState | null): void {
   if (!s) return w.u8(0);
@@ -158,7 +141,7 @@ export function encodeEntry(w: Writer, e: JournalEntry): void {
       w.str(e.op);
       w.u32(e.edits.length);
       for (const c of e.edits) {
-        w.u8(KINDS.indexOf(c.kind));
+        w.u8(KIND_CODE[c.kind]);
         w.str(c.path);
         state(w, c.after);
       }
@@ -190,7 +173,7 @@ export function encodeEntry(w: Writer, e: JournalEntry): void {
   }
   const len = w.length - at - FRAME_HEADER;
   w.patchU32(at, len);
-  w.patchU32(at + 4, crc32(w.slice(at + FRAME_HEADER)));
+  w.patchU32(at + 4, crc32(w.buffer, at + FRAME_HEADER, w.length));
 }
 
 function readState(r: Reader): NodeState | null {
@@ -295,7 +278,7 @@ export function scanEntries(buf: Buffer, start = 0): Scan {
       break;
     }
     const payload = buf.subarray(off + FRAME_HEADER, off + FRAME_HEADER + len);
-    if (crc32(payload) !== buf.readUInt32LE(off + 4)) {
+    if (crc32(buf, off + FRAME_HEADER, off + FRAME_HEADER + len) !== buf.readUInt32LE(off + 4)) {
       damage = `a frame at ${off} fails its checksum`;
       break;
     }

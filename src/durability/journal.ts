@@ -25,8 +25,8 @@ import { join } from "node:path";
 import { XsError } from "../protocol/messages.js";
 import { Writer } from "../state/binary.js";
 import type { CommitRecord } from "../store/store.js";
-import { commitChanges } from "../store/changes.js";
-import { encodeEntry, type CommitEntry, type JournalEntry } from "./entries.js";
+import { commitChanges, type ChangeEntry } from "../store/changes.js";
+import { encodeEntry, type CommitEntry, type EditEntry, type JournalEntry } from "./entries.js";
 import { Segment, SegmentFullError } from "./segment.js";
 import { writeSnapshot, type Capture } from "./snapshot.js";
 
@@ -53,10 +53,16 @@ export function commitEntry(r: CommitRecord): CommitEntry {
   // Each path's final state, from the commit's changes (shared with the history); when no path
   // was touched twice they are the edits themselves, in order.
   const changes = commitChanges(r);
-  const finals = changes.length === r.changes.length ? null : new Map(changes.map((c) => [c.path, c.after] as const));
-  const edits = r.changes.map((c, i) => ({ path: c.path, kind: c.kind, after: finals ? finals.get(c.path)! : changes[i]!.after }));
+  // A change entry is an edit with its `before` besides: used as is, no copy.
+  const edits: readonly EditEntry[] = changes.length === r.changes.length ? changes : repeatedEdits(r, changes);
   const specials = r.before.specials === r.after.specials ? null : [...r.after.specials].map(([name, p]) => [name, p.key] as const);
   return { type: "commit", revision: r.revision, time: r.time, domid: r.domid, conn: r.conn, txId: r.txId, op: r.op, edits, specials, effects: r.effects };
+}
+
+/** The edits of a commit that touched a path more than once: each with its path's final state. */
+function repeatedEdits(r: CommitRecord, changes: readonly ChangeEntry[]): EditEntry[] {
+  const finals = new Map(changes.map((c) => [c.path, c.after] as const));
+  return r.changes.map((c) => ({ path: c.path, kind: c.kind, after: finals.get(c.path)! }));
 }
 
 export class Journal {
@@ -139,14 +145,15 @@ export class Journal {
   }
 
   private write(): void {
-    const data = this.pending.slice(0);
+    const length = this.pending.length;
     try {
-      this.segment!.append(data);
+      // The pending writer's buffer itself, up to what was written (no view made per write).
+      this.segment!.append(this.pending.buffer, length);
     } catch (e) {
       this.fatal(e as Error);
       return;
     }
-    this.appended += data.length;
+    this.appended += length;
     this.pending.reset();
     if (this.segment!.size >= this.snapshotBytes) void this.rollTo(this.current + 1);
   }

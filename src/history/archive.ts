@@ -14,6 +14,7 @@
  * presence byte then (if present) value and ACL key (u32 length, latin1,
  * each).
  */
+import { writeLatin1, writeU32 } from "../state/binary.js";
 import type { ChangeEntry, NodeState } from "../store/changes.js";
 import type { CommitMeta } from "../store/store.js";
 import type { ChangeKind } from "../store/tree.js";
@@ -86,16 +87,16 @@ export class CommitArchive {
     const buf = chunk.buf;
     let at = this.tail - chunk.base;
     at = buf.writeDoubleLE(time, at);
-    at = buf.writeInt32LE(domid | 0, at);
-    at = buf.writeUInt32LE(conn >>> 0, at);
-    at = buf.writeUInt32LE(txId >>> 0, at);
+    at = writeU32(buf, at, domid);
+    at = writeU32(buf, at, conn);
+    at = writeU32(buf, at, txId);
     at = buf.writeUInt16LE(op.length, at);
-    at += buf.write(op, at, "latin1");
-    at = buf.writeUInt32LE(changes.length, at);
+    at = writeLatin1(buf, at, op);
+    at = writeU32(buf, at, changes.length);
     for (const c of changes) {
-      at = buf.writeUInt8(KIND_CODE[c.kind], at);
-      at = buf.writeUInt32LE(c.path.length, at);
-      at += buf.write(c.path, at, "latin1");
+      buf[at++] = KIND_CODE[c.kind];
+      at = writeU32(buf, at, c.path.length);
+      at = writeLatin1(buf, at, c.path);
       at = writeState(buf, at, c.before);
       at = writeState(buf, at, c.after);
     }
@@ -161,12 +162,13 @@ function moved<T extends Float64Array | Uint32Array>(from: T, first: number, cou
 }
 
 function writeState(buf: Buffer, at: number, s: NodeState | null): number {
-  if (!s) return buf.writeUInt8(0, at);
-  at = buf.writeUInt8(1, at);
-  at = buf.writeUInt32LE(s.value.length, at);
-  at += buf.write(s.value, at, "latin1");
-  at = buf.writeUInt32LE(s.acl.length, at);
-  return at + buf.write(s.acl, at, "latin1");
+  if (!s) {
+    buf[at] = 0;
+    return at + 1;
+  }
+  buf[at] = 1;
+  at = writeLatin1(buf, writeU32(buf, at + 1, s.value.length), s.value);
+  return writeLatin1(buf, writeU32(buf, at, s.acl.length), s.acl);
 }
 
 function decode(buf: Buffer, at: number, revision: number, length: number): ArchivedCommit {

@@ -196,7 +196,8 @@ export class History {
       this.baseTime = time;
       this.bytes -= this.archive.dropOldest();
     }
-    for (const rev of this.rebuilt.keys()) if (rev < this.baseRevision) this.rebuilt.delete(rev);
+    // Checked first: iterating even an empty map makes an iterator, at every commit.
+    if (this.rebuilt.size > 0) for (const rev of this.rebuilt.keys()) if (rev < this.baseRevision) this.rebuilt.delete(rev);
   }
 
   /** The retained commit that made `revision`. */

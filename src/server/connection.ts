@@ -124,6 +124,7 @@ export class Connection {
       this.output.consume(taken);
       if (taken < data.length) this.full = true;
     }
+    if (this.output.bytes === 0 && this.transport.writesDone?.()) this.output.recycle();
   }
 
   private ungate(): void {

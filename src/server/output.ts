@@ -7,6 +7,11 @@
  * identical to one still waiting is dropped (cx `send_event`), and events
  * to an unprivileged domain that waited too long unsent are dropped (cx's
  * watch-event timeout, `-w`).
+ *
+ * A queue that has drained, once its transport has let go of everything
+ * it took (sent or copied it: `recycle`), writes its next packets into the
+ * same small chunk again, from its start, and keeps its bookkeeping arrays:
+ * a client that reads each reply as it comes costs no allocation per reply.
  */
 import { HEADER_SIZE } from "../protocol/messages.js";
 
@@ -18,6 +23,8 @@ import { HEADER_SIZE } from "../protocol/messages.js";
 // Small: carved from Node's buffer pool, which a 4 KiB request would empty at every other one.
 const FIRST_CHUNK = 256;
 const MAX_CHUNK = 256 * 1024;
+/** A drained queue keeps bookkeeping arrays up to this long for its next packets (longer ones go back). */
+const KEPT_SLOTS = 64;
 
 interface Chunk {
   readonly buf: Buffer;
@@ -29,11 +36,20 @@ export class OutputQueue {
   private chunks: Chunk[] = [];
   /** Offset of the first byte not yet taken, in chunks[0]. */
   private head = 0;
-  /** Per packet, oldest first (from `first`): its length, event key and deadline. */
+  /** Per packet, oldest first (slots `first` to `count` - 1): its length, event key and deadline. */
   private lengths: number[] = [];
   private keys: (string | null)[] = [];
   private deadlines: number[] = [];
   private first = 0;
+  private count = 0;
+  /**
+   * The queue's own small chunk, once it has one (the first `recycle`): its
+   * own allocation, not a slice of Node's pool, so that an idle connection
+   * holding it keeps 256 bytes and not a pool's 8 KiB. `spareFree`: nothing
+   * handed to the transport from it may still be read.
+   */
+  private spare: Chunk | null = null;
+  private spareFree = false;
   /** Bytes of the oldest packet already taken (a ring takes what fits). */
   private started = 0;
   private queuedBytes = 0;
@@ -44,7 +60,7 @@ export class OutputQueue {
 
   /** Packets not fully handed over. */
   get packets(): number {
-    return this.lengths.length - this.first;
+    return this.count - this.first;
   }
 
   /** Bytes not yet handed over. */
@@ -87,20 +103,44 @@ export class OutputQueue {
     o += HEADER_SIZE;
     payload.copy(b, o);
     last.end = o + payload.length;
-    this.lengths.push(len);
-    this.keys.push(key);
-    this.deadlines.push(deadline);
+    this.track(len, key, deadline);
     this.queuedBytes += len;
   }
 
-  /** The chunk to write `len` bytes into: the last one, or a new, larger one. */
+  /** Add a packet's bookkeeping. */
+  private track(len: number, key: string | null, deadline: number): void {
+    const i = this.count++;
+    this.lengths[i] = len;
+    this.keys[i] = key;
+    this.deadlines[i] = deadline;
+  }
+
+  /** The chunk to write `len` bytes into: the last one, the spare, or a new, larger one. */
   private room(len: number): Chunk {
     const last = this.chunks[this.chunks.length - 1];
     if (last && last.buf.length - last.end >= len) return last;
-    const size = last ? Math.min(MAX_CHUNK, last.buf.length * 4) : FIRST_CHUNK;
-    const chunk = { buf: Buffer.allocUnsafe(Math.max(size, len)), end: 0 };
+    let chunk: Chunk;
+    if (!last && this.spareFree && len <= FIRST_CHUNK) {
+      chunk = this.spare!;
+      chunk.end = 0;
+      this.spareFree = false;
+    } else {
+      const size = last ? Math.min(MAX_CHUNK, last.buf.length * 4) : FIRST_CHUNK;
+      chunk = { buf: Buffer.allocUnsafe(Math.max(size, len)), end: 0 };
+    }
     this.chunks.push(chunk);
     return chunk;
+  }
+
+  /**
+   * The transport no longer reads anything it was handed (it sent or
+   * copied it all): once drained, the queue may write its spare chunk
+   * again from the start.
+   */
+  recycle(): void {
+    if (this.queuedBytes !== 0) return;
+    this.spare ??= { buf: Buffer.allocUnsafeSlow(FIRST_CHUNK), end: 0 };
+    this.spareFree = true;
   }
 
   /** The bytes waiting, from the oldest, as one buffer of at most `max` bytes (a view when it can be). */
@@ -135,10 +175,14 @@ export class OutputQueue {
     }
     // Whole packets handed over leave the bookkeeping.
     let taken = this.started + n;
-    while (this.first < this.lengths.length && taken >= this.lengths[this.first]!) {
+    while (this.first < this.count && taken >= this.lengths[this.first]!) {
       taken -= this.lengths[this.first]!;
       const key = this.keys[this.first];
-      if (key !== null && key !== undefined) this.waiting.delete(key);
+      if (key !== null && key !== undefined) {
+        this.waiting.delete(key);
+        // Kept slots must not keep the string.
+        this.keys[this.first] = null;
+      }
       this.first++;
     }
     this.started = taken;
@@ -153,7 +197,7 @@ export class OutputQueue {
   expire(now: number): number {
     let next = 0;
     let any = false;
-    for (let i = this.first; i < this.lengths.length; i++) {
+    for (let i = this.first; i < this.count; i++) {
       const d = this.deadlines[i]!;
       if (d === 0 || (i === this.first && this.started > 0)) continue;
       if (d > now) {
@@ -168,13 +212,13 @@ export class OutputQueue {
 
   /** Keep only the packets `keep` selects (by deadline, and whether it started going out), rewriting the bytes. */
   private rebuild(keep: (deadline: number, started: boolean) => boolean): void {
-    const old = { chunks: this.chunks, head: this.head, lengths: this.lengths, keys: this.keys, deadlines: this.deadlines, first: this.first, started: this.started };
+    const old = { chunks: this.chunks, head: this.head, lengths: this.lengths, keys: this.keys, deadlines: this.deadlines, first: this.first, count: this.count, started: this.started };
     this.chunks = [];
     this.head = 0;
     this.lengths = [];
     this.keys = [];
     this.deadlines = [];
-    this.first = 0;
+    this.first = this.count = 0;
     this.queuedBytes = 0;
     this.waiting.clear();
     let ci = 0;
@@ -194,7 +238,7 @@ export class OutputQueue {
       }
       return out;
     };
-    for (let i = old.first; i < old.lengths.length; i++) {
+    for (let i = old.first; i < old.count; i++) {
       const len = old.lengths[i]! - (i === old.first ? old.started : 0);
       const bytes = read(len);
       if (!keep(old.deadlines[i]!, i === old.first && old.started > 0)) {
@@ -209,25 +253,27 @@ export class OutputQueue {
   private appendRaw(bytes: Buffer, started: number, key: string | null, deadline: number): void {
     const last = this.room(bytes.length);
     last.end += bytes.copy(last.buf, last.end);
-    if (this.lengths.length === 0) this.started = started;
-    this.lengths.push(bytes.length + started);
-    this.keys.push(key);
-    this.deadlines.push(deadline);
+    if (this.count === 0) this.started = started;
+    this.track(bytes.length + started, key, deadline);
     if (key !== null) this.waiting.add(key);
     this.queuedBytes += bytes.length;
   }
 
   /** Drop the bookkeeping of packets gone out, once it is a good part of the arrays. */
   private compact(): void {
-    if (this.first === this.lengths.length) {
-      this.lengths = [];
-      this.keys = [];
-      this.deadlines = [];
-      this.first = 0;
-    } else if (this.first > 1024 && this.first * 2 > this.lengths.length) {
-      this.lengths = this.lengths.slice(this.first);
-      this.keys = this.keys.slice(this.first);
-      this.deadlines = this.deadlines.slice(this.first);
+    if (this.first === this.count) {
+      // Small arrays are written again from the start; large ones (a backlog) go back.
+      if (this.lengths.length > KEPT_SLOTS) {
+        this.lengths = [];
+        this.keys = [];
+        this.deadlines = [];
+      }
+      this.first = this.count = 0;
+    } else if (this.first > 1024 && this.first * 2 > this.count) {
+      this.lengths = this.lengths.slice(this.first, this.count);
+      this.keys = this.keys.slice(this.first, this.count);
+      this.deadlines = this.deadlines.slice(this.first, this.count);
+      this.count -= this.first;
       this.first = 0;
     }
   }
@@ -266,10 +312,12 @@ export class OutputQueue {
     this.lengths = [];
     this.keys = [];
     this.deadlines = [];
-    this.first = 0;
+    this.first = this.count = 0;
     this.started = 0;
     this.queuedBytes = 0;
     this.waiting.clear();
+    // Whatever the transport was handed is not known to be let go.
+    this.spareFree = false;
   }
 }
 

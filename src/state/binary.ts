@@ -5,6 +5,40 @@
  */
 import { StateFormatError } from "./errors.js";
 
+/**
+ * Strings up to this long are copied by a loop: below it, the call into
+ * Buffer#write (argument checks, then the native copy) costs more than the
+ * copy (measured: a 2-char path part 20 ns by loop, 65 ns by write; even at
+ * about 30 chars).
+ */
+const SHORT_STRING = 24;
+
+/**
+ * Write `s` as latin1 (each UTF-16 unit's low byte, as Buffer#write does) at
+ * `at` in `buf`, which must have room; returns the offset after it.
+ */
+export function writeLatin1(buf: Buffer, at: number, s: string): number {
+  const n = s.length;
+  if (n > SHORT_STRING) return at + buf.write(s, at, "latin1");
+  // A Uint8Array store keeps the low byte, as the latin1 encoder does.
+  for (let i = 0; i < n; i++) buf[at + i] = s.charCodeAt(i);
+  return at + n;
+}
+
+/**
+ * Write `v` as a little-endian 32-bit integer at `at` (room checked by the
+ * caller); returns the offset after it. The same bytes as
+ * writeUInt32LE(v >>> 0) or writeInt32LE(v | 0), without their argument
+ * checks (Uint8Array stores keep each value's low byte).
+ */
+export function writeU32(buf: Buffer, at: number, v: number): number {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+  return at + 4;
+}
+
 export class Writer {
   private buf = Buffer.allocUnsafe(64 * 1024);
   private off = 0;
@@ -21,13 +55,11 @@ export class Writer {
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32LE(v >>> 0, this.off);
-    this.off += 4;
+    this.off = writeU32(this.buf, this.off, v);
   }
   i32(v: number): void {
     this.room(4);
-    this.buf.writeInt32LE(v | 0, this.off);
-    this.off += 4;
+    this.off = writeU32(this.buf, this.off, v);
   }
   u32be(v: number): void {
     this.room(4);
@@ -42,11 +74,10 @@ export class Writer {
     this.u32(b.length);
     this.raw(b);
   }
+  /** u32 length, then latin1 bytes (a latin1 string's length in bytes is its length). */
   str(s: string): void {
-    const len = Buffer.byteLength(s, "latin1");
-    this.u32(len);
-    this.room(len);
-    this.off += this.buf.write(s, this.off, "latin1");
+    this.room(4 + s.length);
+    this.off = writeLatin1(this.buf, writeU32(this.buf, this.off, s.length), s);
   }
   f64(v: number): void {
     this.room(8);
@@ -64,6 +95,13 @@ export class Writer {
   /** Forget what was written from `to` on. */
   rewind(to: number): void {
     this.off = Math.min(this.off, to);
+  }
+  /**
+   * The buffer written into: bytes [0, length) are what was written (valid
+   * until the next write, which may move to a larger buffer).
+   */
+  get buffer(): Buffer {
+    return this.buf;
   }
   /** Forget what was written (the buffer is kept for reuse). */
   reset(): void {

@@ -76,6 +76,9 @@ export interface CommitRecord extends CommitMeta {
 
 export type CommitListener = (record: CommitRecord) => void;
 
+/** The effects of a commit that has none (shared: records are read, never changed). */
+const NO_EFFECTS: readonly Effect[] = Object.freeze([]);
+
 /**
  * Sees a commit before it is installed, and may refuse it by throwing (an
  * XsError: the request fails and nothing of the commit remains), e.g. the
@@ -157,7 +160,7 @@ export class Store {
    */
   commit(change: Change, meta: CommitMeta): CommitRecord | null {
     const editor = change.editor?.changed ? change.editor : undefined;
-    const effects = change.effects ?? [];
+    const effects = change.effects ?? NO_EFFECTS;
     if (!editor && !change.specials && effects.length === 0) return null;
     // Installing a session begun on an older root would silently undo what
     // was committed since: a programming error, never a client's.

@@ -13,6 +13,12 @@ export interface Transport {
    * transport reports `drained`.
    */
   write(data: Buffer): number;
+  /**
+   * Whether nothing handed over by `write` is still to be read (all sent,
+   * or copied): the daemon may then write into the memory that held it
+   * again. Without it, the daemon never does.
+   */
+  writesDone?(): boolean;
   /** Stop (false) or resume (true) delivering input: the daemon is not serving this peer for now. */
   setReceiving?(on: boolean): void;
   /**

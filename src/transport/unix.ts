@@ -88,6 +88,8 @@ export class UnixListener {
           if (!socket.write(data)) full = true;
           return data.length;
         },
+        // Node keeps (and counts) what a write could not hand the kernel at once; the rest it is done with.
+        writesDone: () => !socket.destroyed && socket.writableLength === 0,
         setReceiving: (on) => {
           if (this.closing || socket.destroyed) return;
           if (on) socket.resume();
