@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { childrenOf, EMPTY_CHILDREN, type Children } from "../src/store/children.js";
-import { ColdSubtreeCompactor, compactInBackground, UNIT_MAX } from "../src/store/compactor.js";
+import { ColdSubtreeCompactor, compactInBackground, PACK_MIN_NODES, UNIT_MAX } from "../src/store/compactor.js";
 import { FrozenChildren, pack, sameChildren } from "../src/store/frozen.js";
 import { diffTrees } from "../src/history/diff.js";
 import { Node, OverlayNode } from "../src/store/node.js";
@@ -249,4 +249,21 @@ test("a unit that cannot be packed is not tried again, and the compactor goes qu
   assert.equal(c.pending, false, "nothing found again");
   assert.equal(c.totals.passes, passes + 1);
   assert.equal(lookup(store.root, "/local/domain/2/wide")!.value, "\u2603");
+});
+
+test("compactInBackground leaves a small store as it is (fewer nodes than minNodes)", async () => {
+  const store = populated(40);
+  let nodes = 100;
+  const running = compactInBackground(() => store.root, { intervalMs: 2, budgetMs: 50, resumeMs: 1, storeNodes: () => nodes, minNodes: 1000 });
+  try {
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(running.compactor.totals.passes, 0);
+    nodes = 1000;
+    const packed = (): boolean => lookup(store.root, "/local/domain/3")!.children instanceof FrozenChildren;
+    for (let i = 0; i < 200 && !packed(); i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(packed());
+  } finally {
+    running.stop();
+  }
+  assert.equal(PACK_MIN_NODES, 20_000);
 });

@@ -225,11 +225,14 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   });
   // Cold guests' trees packed a subtree to a string: the store's memory at 10,000 guests.
   // TSXS_PACK_INTERVAL_MS: the differential tests pack far more often than a
-  // host needs, so that what they compare with cx is read and changed packed.
+  // host needs, and small stores too, so that what they compare with cx is
+  // read and changed packed.
   const packEvery = Number(process.env.TSXS_PACK_INTERVAL_MS) || undefined;
   const packing = (compaction = compactInBackground(() => xenstored.store.root, {
     intervalMs: packEvery,
     resumeMs: packEvery,
+    storeNodes: () => xenstored.store.tallies.total(),
+    minNodes: packEvery === undefined ? undefined : 0,
     packed: (units, bytes, totals) => log(`packed ${units} cold subtrees into ${bytes} bytes (${totals.units} in ${totals.bytes} bytes since the start)`),
   }));
   // Idle once requests have stopped and the packing they caused is done: what it thawed is garbage then.

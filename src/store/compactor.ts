@@ -185,17 +185,30 @@ export interface CompactionScheduleOptions {
   readonly resumeMs?: number;
   /** Told after each walk that packed something (diagnostics). */
   readonly packed?: (units: number, bytes: number, totals: CompactionStats) => void;
+  /** Nodes in the store now; no packing while there are fewer than `minNodes`. */
+  readonly storeNodes?: () => number;
+  readonly minNodes?: number;
 }
 
 /**
+ * Below this many nodes the store is left as it is: the memory packing
+ * would save is a few MiB, and reading packed nodes costs a decoding on
+ * each lookup (a small store that is read all the time, as test-xenstore's,
+ * was slower packed).
+ */
+export const PACK_MIN_NODES = 20_000;
+
+/**
  * Run passes over the tree `root()` returns for as long as it keeps
- * changing, and until what it found is packed; nothing while it is still.
+ * changing, and until what it found is packed; nothing while it is still,
+ * or small.
  */
 export function compactInBackground(root: () => Node, opts: CompactionScheduleOptions = {}): { readonly compactor: ColdSubtreeCompactor; stop(): void } {
   const compactor = new ColdSubtreeCompactor();
   const intervalMs = opts.intervalMs ?? 1000;
   const budgetMs = opts.budgetMs ?? 5;
   const resumeMs = opts.resumeMs ?? 20;
+  const minNodes = opts.minNodes ?? PACK_MIN_NODES;
   let seen: Node | null = null;
   /** Totals when the last walk finished. */
   let walkStart = compactor.totals;
@@ -206,7 +219,7 @@ export function compactInBackground(root: () => Node, opts: CompactionScheduleOp
   };
   const run = (): void => {
     const now = root();
-    if (now === seen && !compactor.pending) return schedule(intervalMs);
+    if ((now === seen && !compactor.pending) || (opts.storeNodes && opts.storeNodes() < minNodes)) return schedule(intervalMs);
     seen = now;
     const finished = compactor.pass(now, budgetMs);
     if (finished) {
