@@ -20,7 +20,7 @@ import { DurableState } from "../server/durable.js";
 import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
 import { HeapReturn } from "../system/heap-return.js";
-import { compactInBackground } from "../store/compactor.js";
+import { ColdSubtreeCompactor, compactInBackground } from "../store/compactor.js";
 import { lockStateDir } from "../system/statelock.js";
 import type { MetricsServer } from "../metrics/http.js";
 import { describeAddress } from "../metrics/address.js";
@@ -139,11 +139,11 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
   const listeners: UnixListener[] = [];
   let metrics: MetricsServer | null = null;
-  // Started once the daemon serves (below).
-  let compaction: ReturnType<typeof compactInBackground> | null = null;
+  // Packs cold subtrees once the daemon serves (below).
+  const compactor = new ColdSubtreeCompactor();
   if (opts.metrics) {
     const [{ MetricsServer }, { DaemonMetrics }] = await Promise.all([import("../metrics/http.js"), import("../metrics/prometheus.js")]);
-    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored, { packing: () => compaction?.compactor.totals ?? null }), log);
+    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored, { packing: () => compactor.totals }), log);
   }
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
@@ -228,15 +228,16 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   // host needs, and small stores too, so that what they compare with cx is
   // read and changed packed.
   const packEvery = Number(process.env.TSXS_PACK_INTERVAL_MS) || undefined;
-  const packing = (compaction = compactInBackground(() => xenstored.store.root, {
+  const packing = compactInBackground(() => xenstored.store.root, {
+    compactor,
     intervalMs: packEvery,
     resumeMs: packEvery,
     storeNodes: () => xenstored.store.tallies.total(),
     minNodes: packEvery === undefined ? undefined : 0,
     packed: (units, bytes, totals) => log(`packed ${units} cold subtrees into ${bytes} bytes (${totals.units} in ${totals.bytes} bytes since the start)`),
-  }));
+  });
   // Idle once requests have stopped and the packing they caused is done: what it thawed is garbage then.
-  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + packing.compactor.totals.units, log }).start();
+  const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + compactor.totals.units, log }).start();
   let stopping: Promise<void> | null = null;
   return {
     xenstored,

@@ -39,6 +39,20 @@ export function writeU32(buf: Buffer, at: number, v: number): number {
   return at + 4;
 }
 
+/**
+ * Write `x` (a non-negative integer up to 2^53) as a varint at `at` (7 bits
+ * a byte, low bits first, the high bit set when more follow; room for 8
+ * bytes checked by the caller); returns the offset after it.
+ */
+export function writeVarint(buf: Buffer, at: number, x: number): number {
+  while (x >= 0x80) {
+    buf[at++] = (x % 0x80) | 0x80;
+    x = Math.floor(x / 0x80);
+  }
+  buf[at++] = x;
+  return at;
+}
+
 export class Writer {
   private buf = Buffer.allocUnsafe(64 * 1024);
   private off = 0;
@@ -73,6 +87,15 @@ export class Writer {
   bytes(b: Buffer): void {
     this.u32(b.length);
     this.raw(b);
+  }
+  varint(v: number): void {
+    this.room(8);
+    this.off = writeVarint(this.buf, this.off, v);
+  }
+  /** Latin1 bytes, no length. */
+  latin1(s: string): void {
+    this.room(s.length);
+    this.off = writeLatin1(this.buf, this.off, s);
   }
   /** u32 length, then latin1 bytes (a latin1 string's length in bytes is its length). */
   str(s: string): void {

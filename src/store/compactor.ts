@@ -177,6 +177,8 @@ export class ColdSubtreeCompactor {
 }
 
 export interface CompactionScheduleOptions {
+  /** The compactor to run (one whose totals are read elsewhere); a new one by default. */
+  readonly compactor?: ColdSubtreeCompactor;
   /** Time between passes while the tree changes. */
   readonly intervalMs?: number;
   /** Time a pass may take (the daemon serves nothing meanwhile). */
@@ -204,7 +206,7 @@ export const PACK_MIN_NODES = 20_000;
  * or small.
  */
 export function compactInBackground(root: () => Node, opts: CompactionScheduleOptions = {}): { readonly compactor: ColdSubtreeCompactor; stop(): void } {
-  const compactor = new ColdSubtreeCompactor();
+  const compactor = opts.compactor ?? new ColdSubtreeCompactor();
   const intervalMs = opts.intervalMs ?? 1000;
   const budgetMs = opts.budgetMs ?? 5;
   const resumeMs = opts.resumeMs ?? 20;

@@ -19,6 +19,7 @@
 import { encodeListing, flatChildren, isFlat, sameNames, type Children } from "./children.js";
 import { Node, OverlayNode } from "./node.js";
 import { Perms } from "./perms.js";
+import { writeVarint, Writer } from "../state/binary.js";
 
 /** Read position of the decoder (module state: decoding never re-enters). */
 let at = 0;
@@ -181,67 +182,33 @@ const UNPACKABLE = /[^\u0000-\u00ff]/;
 /** The longest body a record can name with the 3 bytes reserved for its length. */
 const MAX_BODY = (1 << 21) - 1;
 
-/** Grows as needed; reused by every packing. */
-class Packer {
-  private buf = Buffer.allocUnsafe(1 << 16);
-  length = 0;
+/** Reused by every packing. */
+const packer = new Writer();
+const LENGTH_ROOM = Buffer.alloc(3);
 
-  private reserve(n: number): void {
-    if (this.length + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
-    this.buf.copy(next, 0, 0, this.length);
-    this.buf = next;
-  }
-
-  varint(x: number): void {
-    this.reserve(8);
-    while (x >= 0x80) {
-      this.buf[this.length++] = (x % 0x80) | 0x80;
-      x = Math.floor(x / 0x80);
-    }
-    this.buf[this.length++] = x;
-  }
-
-  text(s: string): void {
-    this.reserve(s.length);
-    this.length += this.buf.write(s, this.length, "latin1");
-  }
-
-  /** Write `body` (appending a record body) preceded by its length as a varint. */
-  lengthPrefixed(body: () => boolean): boolean {
-    this.reserve(3);
-    const lengthAt = this.length;
-    this.length += 3;
-    if (!body()) return false;
-    const n = this.length - lengthAt - 3;
-    if (n > MAX_BODY) return false;
-    const width = n < 0x80 ? 1 : n < 0x4000 ? 2 : 3;
-    // The body moves back over the length bytes it did not need.
-    if (width < 3) this.buf.copyWithin(lengthAt + width, lengthAt + 3, this.length);
-    this.length -= 3 - width;
-    const end = this.length;
-    this.length = lengthAt;
-    this.varint(n);
-    this.length = end;
-    return true;
-  }
-
-  take(): string {
-    const s = this.buf.toString("latin1", 0, this.length);
-    this.length = 0;
-    return s;
-  }
+/** Write a record body with `body`, preceded by its length as a varint; false when `body` fails or is too long. */
+function lengthPrefixed(body: () => boolean): boolean {
+  const lengthAt = packer.length;
+  packer.raw(LENGTH_ROOM);
+  if (!body()) return false;
+  const n = packer.length - lengthAt - 3;
+  if (n > MAX_BODY) return false;
+  const width = n < 0x80 ? 1 : n < 0x4000 ? 2 : 3;
+  const buf = packer.buffer;
+  // The body moves back over the length bytes it did not need.
+  if (width < 3) buf.copyWithin(lengthAt + width, lengthAt + 3, packer.length);
+  writeVarint(buf, lengthAt, n);
+  packer.rewind(packer.length - (3 - width));
+  return true;
 }
-
-const packer = new Packer();
 
 function packRecord(node: Node): boolean {
   if (UNPACKABLE.test(node.name) || UNPACKABLE.test(node.value)) return false;
   packer.varint(node.name.length);
-  packer.text(node.name);
+  packer.latin1(node.name);
   packer.varint(node.perms.index);
   packer.varint(node.value.length);
-  packer.text(node.value);
+  packer.latin1(node.value);
   const c = node.children;
   if (c === null) {
     packer.varint(0);
@@ -250,8 +217,8 @@ function packRecord(node: Node): boolean {
   if (node instanceof OverlayNode) return false;
   packer.varint(c.size);
   packer.varint(c.namesVersion);
-  if (c instanceof FrozenChildren) return packer.lengthPrefixed(() => (packer.text(c.data.slice(c.start, c.end)), true));
-  return isFlat(c) && packer.lengthPrefixed(() => packBody(c));
+  if (c instanceof FrozenChildren) return lengthPrefixed(() => (packer.latin1(c.data.slice(c.start, c.end)), true));
+  return isFlat(c) && lengthPrefixed(() => packBody(c));
 }
 
 function packBody(c: Children): boolean {
@@ -265,11 +232,8 @@ function packBody(c: Children): boolean {
  * inside, a transaction's overlay node, or a character above U+00FF.
  */
 export function pack(children: Children): FrozenChildren | null {
-  packer.length = 0;
-  if (!isFlat(children) || !packBody(children)) {
-    packer.length = 0;
-    return null;
-  }
-  const data = packer.take();
+  packer.reset();
+  if (!isFlat(children) || !packBody(children)) return null;
+  const data = packer.buffer.toString("latin1", 0, packer.length);
   return new FrozenChildren(data, 0, data.length, children.size, children.namesVersion);
 }
