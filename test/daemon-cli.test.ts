@@ -155,6 +155,8 @@ test("bad option values exit with status 2 and name the problem", () => {
     [["-E", "abc"], /invalid.*abc/],
     [["-Q", "memory=abc"], /invalid.*abc/],
     [["--warm-up", "lots"], /invalid parameter value "lots" for --warm-up/],
+    [["--idle-poll", "soon"], /invalid parameter value "soon" for --idle-poll/],
+    [["--idle-poll", "10001"], /--idle-poll: at most 10000 microseconds/],
   ] as const) {
     const r = runDaemon([...args]);
     assert.equal(r.status, 2, `${args.join(" ")}: status; stderr: ${r.stderr}`);

@@ -154,6 +154,9 @@ test("GET /metrics on a loopback port: requests by op and result, a conflict, wa
     ["xenstored_domain_memory_limit_bytes", "gauge"],
     ["xenstored_store_nodes", "gauge"],
     ["xenstored_store_subtrees_packed_total", "counter"],
+    ["xenstored_idle_polls_total", "counter"],
+    ["xenstored_idle_poll_hits_total", "counter"],
+    ["xenstored_idle_poll_seconds_total", "counter"],
     ["xenstored_store_packed_bytes_total", "counter"],
     ["xenstored_history_revisions", "gauge"],
     ["xenstored_history_retained_bytes", "gauge"],
@@ -326,4 +329,14 @@ test("the packing of cold subtrees is counted: subtrees and bytes so far, 0 befo
   assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 0", "xenstored_store_packed_bytes_total 0"]);
   totals = { units: 3, bytes: 1234, passes: 5, walks: 2 };
   assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 3", "xenstored_store_packed_bytes_total 1234"]);
+});
+
+test("idle polling is counted: polls, those that met a request, seconds spent; 0 without the addon", async () => {
+  const x = new Xenstored({ hypervisor: new EmulatedHypervisor("0-15"), contention: false });
+  let stats: { spins: number; hits: number; spunSeconds: number } | null = null;
+  const m = new DaemonMetrics(x, { processMetrics: false, idlePoll: () => stats });
+  const read = async (): Promise<string[]> => (await m.registry.metrics()).split("\n").filter((l) => /^xenstored_idle_poll/.test(l));
+  assert.deepEqual(await read(), ["xenstored_idle_polls_total 0", "xenstored_idle_poll_hits_total 0", "xenstored_idle_poll_seconds_total 0"]);
+  stats = { spins: 7, hits: 5, spunSeconds: 0.25 };
+  assert.deepEqual(await read(), ["xenstored_idle_polls_total 7", "xenstored_idle_poll_hits_total 5", "xenstored_idle_poll_seconds_total 0.25"]);
 });

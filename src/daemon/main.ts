@@ -20,6 +20,7 @@ import { DurableState } from "../server/durable.js";
 import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
 import { HeapReturn } from "../system/heap-return.js";
+import { idlePollStats, setIdlePoll } from "../system/idle-poll.js";
 import { ColdSubtreeCompactor, compactInBackground } from "../store/compactor.js";
 import { lockStateDir } from "../system/statelock.js";
 import type { MetricsServer } from "../metrics/http.js";
@@ -143,7 +144,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
   const compactor = new ColdSubtreeCompactor();
   if (opts.metrics) {
     const [{ MetricsServer }, { DaemonMetrics }] = await Promise.all([import("../metrics/http.js"), import("../metrics/prometheus.js")]);
-    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored, { packing: () => compactor.totals }), log);
+    metrics = new MetricsServer(opts.metrics, new DaemonMetrics(xenstored, { packing: () => compactor.totals, idlePoll: idlePollStats }), log);
   }
   const inherited = start.inherited ?? null;
   let durable: DurableState | null = null;
@@ -236,6 +237,8 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     minNodes: packEvery === undefined ? undefined : 0,
     packed: (units, bytes, totals) => log(`packed ${units} cold subtrees into ${bytes} bytes (${totals.units} in ${totals.bytes} bytes since the start)`),
   });
+  // Requests in bursts meet a running CPU, not one woken for each (src/system/idle-poll.ts).
+  if (opts.idlePoll > 0 && !setIdlePoll(opts.idlePoll)) log("idle polling: the native addon is missing, off");
   // Idle once requests have stopped and the packing they caused is done: what it thawed is garbage then.
   const heapReturn = new HeapReturn({ activity: () => xenstored.stats.requests + compactor.totals.units, log }).start();
   let stopping: Promise<void> | null = null;
@@ -253,6 +256,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
         heapReturn.stop();
         packing.stop();
+        setIdlePoll(0);
         await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;

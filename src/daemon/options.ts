@@ -11,6 +11,7 @@ import { MetricsAddressError, parseMetricsAddress, type MetricsAddress } from ".
 import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
 import { isLogLevel, type NoticeLevel } from "../util/notices.js";
 import { parseCount } from "../util/cparse.js";
+import { IDLE_POLL_MAX_US, IDLE_POLL_US } from "../system/idle-poll.js";
 
 /** Guests the warm-up creates by default (src/daemon/warmup.ts): enough for the JIT, a few hundred ms. */
 export const WARM_UP_GUESTS = 300;
@@ -49,6 +50,8 @@ export interface DaemonOptions {
   logLevel: NoticeLevel;
   /** Guests a scratch daemon creates and destroys before the sockets accept, to warm the JIT (0: none). */
   warmUp: number;
+  /** Microseconds the event loop polls before waiting, during bursts of requests (0: off). */
+  idlePoll: number;
 }
 
 export interface UnitRequest {
@@ -137,6 +140,12 @@ tsxenstored options:
                           of its own, so that the first guests of a host's
                           boot meet compiled code (a few hundred ms at start);
                           0 to start at once
+      --idle-poll <us>    during a burst of requests, poll for up to <us>
+                          microseconds (default ${IDLE_POLL_US}, at most
+                          ${IDLE_POLL_MAX_US}) for the next request before
+                          the CPU is let go idle, so that it is not woken
+                          for each request; never while the daemon may run
+                          on one CPU only; 0 turns it off
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -219,6 +228,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "log-file": { type: "string" },
         "log-level": { type: "string" },
         "warm-up": { type: "string" },
+        "idle-poll": { type: "string" },
         prefix: { type: "string" },
       },
     });
@@ -272,6 +282,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   const logLevel = v["log-level"] ?? "info";
   if (!isLogLevel(logLevel)) throw new UsageError(`unknown log level "${logLevel}" (error, warn, info or debug)`);
   if (v["log-level"] !== undefined && v["log-file"] === undefined) throw new UsageError("--log-level goes with --log-file");
+  const idlePoll = v["idle-poll"] !== undefined ? int("--idle-poll", v["idle-poll"]) : IDLE_POLL_US;
+  if (idlePoll > IDLE_POLL_MAX_US) throw new UsageError(`--idle-poll: at most ${IDLE_POLL_MAX_US} microseconds`);
   const logFile = v["log-file"] === undefined ? null : v["log-file"] === "-" ? "-" : resolve(v["log-file"]);
   return {
     foreground: v["no-fork"] ?? false,
@@ -299,5 +311,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     logFile,
     logLevel,
     warmUp: v["warm-up"] !== undefined ? int("--warm-up", v["warm-up"]) : WARM_UP_GUESTS,
+    idlePoll,
   };
 }

@@ -10,6 +10,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric
 import { LATENCY_BOUNDS, TIME_EVERY } from "../server/counters.js";
 import { daemonStats, type DaemonStats } from "../server/stats.js";
 import type { CompactionStats } from "../store/compactor.js";
+import type { IdlePollStats } from "../system/idle-poll.js";
 import type { Xenstored } from "../server/xenstored.js";
 import type { Notice } from "../util/notices.js";
 
@@ -63,6 +64,8 @@ export interface MetricsOptions {
   processMetrics?: boolean;
   /** The packing of cold subtrees so far (src/store/compactor.ts), when it runs. */
   packing?: () => CompactionStats | null;
+  /** What idle polling has done (src/system/idle-poll.ts), when the addon is there. */
+  idlePoll?: () => IdlePollStats | null;
 }
 
 export class DaemonMetrics {
@@ -168,6 +171,9 @@ export class DaemonMetrics {
     gauge("store_revision", "The store's current revision.", [], (g) => g.set(snap().revision));
     counter("store_subtrees_packed_total", "Cold subtrees packed into one string each (src/store/compactor.ts).", [], (c) => c.inc(opts.packing?.()?.units ?? 0));
     counter("store_packed_bytes_total", "Bytes those subtrees were packed into.", [], (c) => c.inc(opts.packing?.()?.bytes ?? 0));
+    counter("idle_polls_total", "Times the event loop polled for the next request before waiting (src/system/idle-poll.ts).", [], (c) => c.inc(opts.idlePoll?.()?.spins ?? 0));
+    counter("idle_poll_hits_total", "Polls that met the next request (or a timer) before their window ran out.", [], (c) => c.inc(opts.idlePoll?.()?.hits ?? 0));
+    counter("idle_poll_seconds_total", "CPU time spent polling.", [], (c) => c.inc(opts.idlePoll?.()?.spunSeconds ?? 0));
     gauge("history_revisions", "Commits retained in the history of changes.", [], (g) => g.set(snap().history.revisions));
     gauge("history_oldest_revision", "The oldest revision retained.", [], (g) => g.set(snap().history.oldest));
     gauge("history_retained_bytes", "Memory the retained history holds, by its estimate.", [], (g) => g.set(snap().history.bytes));

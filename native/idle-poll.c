@@ -1,0 +1,168 @@
+/*
+ * Idle polling of the main event loop. Before libuv blocks in epoll_wait,
+ * spin for a short window, asking whether its epoll instance has become
+ * ready, so that a client's next request during a burst is taken by a CPU
+ * that is still running (no wake-up interrupt to send, caches warm)
+ * instead of one that has gone idle. Linux does this itself below an
+ * idle CPU (cpuidle haltpoll, KVM halt polling) where it is enabled; a
+ * virtual machine without it pays a slow wake-up for every request.
+ *
+ * Bounded: the loop spins only after a block shorter than the window (the
+ * client answered within it, a burst is on), stops spinning after a
+ * window that brought nothing, and never when its thread may run on one
+ * CPU only (a client sharing that CPU would wait for the spin to end).
+ * Each spin yields the CPU between checks, so a runnable task there runs.
+ *
+ * Node-API plus libuv's prepare and check handles on the main thread's
+ * loop. Node.js has no way to run code between the loop's last callback
+ * and its wait, nor to poll its epoll descriptor.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <node_api.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdint.h>
+#include <time.h>
+#include <uv.h>
+
+static struct {
+	uv_loop_t *loop;		/* the loop the handles are on (NULL: not started) */
+	uv_prepare_t prepare;
+	uv_check_t check;
+	uint64_t window_ns;		/* 0: off */
+	uint64_t blocked_at;		/* when the loop went to wait without a spin's success (0: it did not) */
+	int burst;			/* the last wait was shorter than the window */
+	uint64_t affinity_at;		/* when the CPU affinity was last read */
+	int several_cpus;		/* the thread may run on more than one CPU */
+	double spins, hits, spun_ns;	/* statistics */
+} ip;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Whether the thread may run on another CPU (re-read at most once a second: taskset can change it). */
+static int several_cpus(uint64_t now)
+{
+	cpu_set_t set;
+
+	if (ip.affinity_at == 0 || now - ip.affinity_at >= 1000000000u) {
+		ip.several_cpus = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1;
+		ip.affinity_at = now;
+	}
+	return ip.several_cpus;
+}
+
+/* Runs each loop iteration just before libuv waits for I/O. */
+static void on_prepare(uv_prepare_t *h)
+{
+	uint64_t start = now_ns(), now = start, end;
+	struct pollfd p;
+
+	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus(start)) {
+		ip.blocked_at = start;
+		return;
+	}
+	p.fd = uv_backend_fd(h->loop);
+	p.events = POLLIN;
+	p.revents = 0;
+	end = start + ip.window_ns;
+	ip.spins++;
+	for (;;) {
+		if (poll(&p, 1, 0) > 0) {
+			ip.hits++;
+			ip.spun_ns += (double)(now_ns() - start);
+			ip.blocked_at = 0;
+			return;
+		}
+		now = now_ns();
+		if (now >= end)
+			break;
+		sched_yield();
+	}
+	ip.spun_ns += (double)(now - start);
+	ip.burst = 0;
+	ip.blocked_at = now;
+}
+
+/* Runs each loop iteration just after the wait: was it short enough to call this a burst? */
+static void on_check(uv_check_t *h)
+{
+	(void)h;
+	if (ip.blocked_at) {
+		ip.burst = now_ns() - ip.blocked_at < ip.window_ns;
+		ip.blocked_at = 0;
+	}
+}
+
+/*
+ * idlePoll(windowMicroseconds) -> 0, or an errno value: EINVAL for a bad
+ * window (0 to 10000), EBUSY when called on another thread's loop than
+ * the first call's. 0 turns polling off. The handles do not keep the loop
+ * alive.
+ */
+static napi_value idle_poll(napi_env env, napi_callback_info info)
+{
+	size_t argc = 1;
+	napi_value argv[1], out;
+	double us;
+	uv_loop_t *loop;
+	int rc = 0;
+
+	if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+	    napi_get_value_double(env, argv[0], &us) != napi_ok || !(us >= 0 && us <= 10000) ||
+	    napi_get_uv_event_loop(env, &loop) != napi_ok) {
+		rc = EINVAL;
+	} else if (ip.loop && ip.loop != loop) {
+		rc = EBUSY;
+	} else {
+		if (!ip.loop) {
+			ip.loop = loop;
+			uv_prepare_init(loop, &ip.prepare);
+			uv_prepare_start(&ip.prepare, on_prepare);
+			uv_unref((uv_handle_t *)&ip.prepare);
+			uv_check_init(loop, &ip.check);
+			uv_check_start(&ip.check, on_check);
+			uv_unref((uv_handle_t *)&ip.check);
+		}
+		ip.window_ns = (uint64_t)(us * 1000);
+		ip.burst = 0;
+		ip.blocked_at = 0;
+	}
+	napi_create_int32(env, rc, &out);
+	return out;
+}
+
+/* idlePollStats() -> { spins, hits, spunSeconds }: spins begun, those a ready descriptor ended, time spent spinning. */
+static napi_value idle_poll_stats(napi_env env, napi_callback_info info)
+{
+	napi_value o, v;
+
+	(void)info;
+	napi_create_object(env, &o);
+	napi_create_double(env, ip.spins, &v);
+	napi_set_named_property(env, o, "spins", v);
+	napi_create_double(env, ip.hits, &v);
+	napi_set_named_property(env, o, "hits", v);
+	napi_create_double(env, ip.spun_ns / 1e9, &v);
+	napi_set_named_property(env, o, "spunSeconds", v);
+	return o;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+	napi_value fn;
+
+	napi_create_function(env, "idlePoll", NAPI_AUTO_LENGTH, idle_poll, NULL, &fn);
+	napi_set_named_property(env, exports, "idlePoll", fn);
+	napi_create_function(env, "idlePollStats", NAPI_AUTO_LENGTH, idle_poll_stats, NULL, &fn);
+	napi_set_named_property(env, exports, "idlePollStats", fn);
+	return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
