@@ -8,7 +8,7 @@
  * with less daemon CPU, not more (docs/design.md "Idle polling").
  *
  * The spin is bounded (only after a wait shorter than the window, at most
- * one fruitless window per burst), yields the CPU between checks, and is
+ * one fruitless window per burst), pauses between checks (yielding the CPU now and then), and is
  * off while the daemon may run on one CPU only.
  */
 import { addonLoader } from "../util/addon.js";
