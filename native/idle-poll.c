@@ -11,8 +11,8 @@
  * client answered within it, a burst is on), stops spinning after a
  * window that brought nothing, and never when its thread may run on one
  * CPU only (a client sharing that CPU would wait for the spin to end).
- * Each spin pauses between checks and yields the CPU every 16th, so that
- * a task waiting for this CPU gets it within some 20 µs.
+ * Each spin pauses between checks and yields the CPU every 4th, so that a
+ * task waiting for this CPU gets it within a few microseconds.
  *
  * Node-API plus libuv's prepare and check handles on the main thread's
  * loop. Node.js has no way to run code between the loop's last callback
@@ -43,8 +43,6 @@ static struct {
 	uint64_t window_ns;		/* 0: off */
 	uint64_t blocked_at;		/* when the loop went to wait without a spin's success (0: it did not) */
 	int burst;			/* the last wait was shorter than the window */
-	uint64_t affinity_at;		/* when the CPU affinity was last read */
-	int several_cpus;		/* the thread may run on more than one CPU */
 	double spins, hits, spun_ns;	/* statistics */
 } ip;
 
@@ -56,16 +54,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Whether the thread may run on another CPU (re-read at most once a second: taskset can change it). */
-static int several_cpus(uint64_t now)
+/*
+ * Whether the thread may run on another CPU. Read before each spin
+ * (taskset can change it at any time; a spin on the CPU a client shares
+ * would hold the client up), which costs one system call per spin.
+ */
+static int several_cpus(void)
 {
 	cpu_set_t set;
 
-	if (ip.affinity_at == 0 || now - ip.affinity_at >= 1000000000u) {
-		ip.several_cpus = sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1;
-		ip.affinity_at = now;
-	}
-	return ip.several_cpus;
+	return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1;
 }
 
 /* Runs each loop iteration just before libuv waits for I/O. */
@@ -74,7 +72,7 @@ static void on_prepare(uv_prepare_t *h)
 	uint64_t start = now_ns(), now = start, end;
 	struct pollfd p;
 
-	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus(start)) {
+	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus()) {
 		ip.blocked_at = start;
 		return;
 	}
@@ -94,7 +92,7 @@ static void on_prepare(uv_prepare_t *h)
 		if (now >= end)
 			break;
 		/* A pause between checks; now and then the CPU itself, to a task waiting for it. */
-		if (n % 16 == 0)
+		if (n % 4 == 0)
 			sched_yield();
 		else
 			for (int i = 0; i < 20; i++)

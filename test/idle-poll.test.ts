@@ -18,13 +18,13 @@ cleanUpAfterAll();
 
 const MODULE = new URL("../src/system/idle-poll.js", import.meta.url).href;
 
-/** A server answering each byte with one byte, polling `windowUs`; it prints its statistics when its client goes. */
+/** A server answering each byte with one byte ("s" with its statistics), polling `windowUs`; it prints its statistics when its client goes. */
 const SERVER = `
 import { createServer } from "node:net";
 import { idlePollStats, setIdlePoll } from ${JSON.stringify(MODULE)};
 if (!setIdlePoll(Number(process.argv[3]))) { console.log("no-addon"); process.exit(0); }
 const server = createServer((s) => {
-  s.on("data", (d) => s.write(d));
+  s.on("data", (d) => s.write(d[0] === 0x73 ? JSON.stringify(idlePollStats()) : d));
   s.on("close", () => { console.log(JSON.stringify(idlePollStats())); server.close(); });
 }).listen(process.argv[2], () => console.log("ready"));
 `;
@@ -38,8 +38,12 @@ interface Stats {
 const addonBuilt = setIdlePoll(0);
 const tasksetWorks = spawnSync("taskset", ["-c", "0", "true"]).status === 0;
 
-/** Run the server (under `prefix`, e.g. taskset), make `rounds` round trips `gapMs` apart, return its statistics. */
-async function serve(windowUs: number, rounds: number, gapMs: number, prefix: string[] = []): Promise<Stats> {
+/**
+ * Run the server (under `prefix`, e.g. taskset), make `rounds` round trips
+ * `gapMs` apart, return its statistics; `midway` runs (given the server's
+ * pid and its statistics so far) after half the round trips.
+ */
+async function serve(windowUs: number, rounds: number, gapMs: number, prefix: string[] = [], midway?: (pid: number, s: Stats) => void): Promise<Stats> {
   const dir = tempDir("idle-poll");
   const script = join(dir, "server.mjs");
   writeFileSync(script, SERVER);
@@ -52,6 +56,11 @@ async function serve(windowUs: number, rounds: number, gapMs: number, prefix: st
   const c: Socket = connect(sock);
   await once(c, "connect");
   for (let i = 0; i < rounds; i++) {
+    if (midway && i === rounds / 2) {
+      c.write("s");
+      const [d] = (await once(c, "data")) as [Buffer];
+      midway(child.pid!, JSON.parse(d.toString()) as Stats);
+    }
     c.write("x");
     await once(c, "data");
     if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
@@ -86,4 +95,14 @@ test("requests further apart than the window: at most one fruitless poll, no spi
 test("no polling with a window of 0, nor while the process may run on one CPU only", { skip: !addonBuilt && "native addon not built" }, async () => {
   assert.deepEqual(await serve(0, 50, 0), { spins: 0, hits: 0, spunSeconds: 0 });
   if (tasksetWorks) assert.deepEqual(await serve(5000, 50, 0, ["taskset", "-c", "0"]), { spins: 0, hits: 0, spunSeconds: 0 });
+});
+
+test("pinned to one CPU while running, it stops polling at once", { skip: (!addonBuilt && "native addon not built") || (availableParallelism() < 2 && "one CPU") || (!tasksetWorks && "no taskset") }, async () => {
+  let before: Stats | null = null;
+  const s = await serve(5000, 200, 0, [], (pid, so) => {
+    before = so;
+    assert.equal(spawnSync("taskset", ["-a", "-p", "-c", "0", String(pid)]).status, 0);
+  });
+  assert.ok(before!.spins >= 50, `spins before ${before!.spins}`);
+  assert.ok(s.spins - before!.spins <= 1, `spins after pinning: ${s.spins - before!.spins}`);
 });
