@@ -6,8 +6,9 @@
  * ("cx") running the very same sequence.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test, type TestContext } from "node:test";
 import {
@@ -17,6 +18,7 @@ import {
   runWith,
   startPeer,
   startTsxenstored,
+  waitForSocket,
   type RunningDaemon,
 } from "./helpers/daemon.js";
 import {
@@ -148,6 +150,21 @@ test("upstream test-xenstore passes all 12 tests against tsxenstored", { skip: e
     await stop(ts);
   }
 });
+test("the benchmarks' yardstick, bench/minimal-xenstored.ts, passes test-xenstore too", { skip: existsSync(TEST_XENSTORE) ? false : `${TEST_XENSTORE} not installed` }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "minimal-xs-"));
+  const socket = join(dir, "socket");
+  const server = spawn(process.execPath, [new URL("../bench/minimal-xenstored.js", import.meta.url).pathname, socket], { stdio: "ignore" });
+  try {
+    await waitForSocket(socket, 10000, () => server.exitCode === null);
+    const r = await runAsync(socket, TEST_XENSTORE, ["-i", "20"], { timeoutMs: 40000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal((r.stdout.match(/ ns \(/g) ?? []).length, 12, r.stdout);
+  } finally {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 
 // ---------------------------------------------------------------------------
 // 2. xenstore-* CLI: one scripted sequence, run against both daemons.
