@@ -43,6 +43,7 @@ static struct {
 	uint64_t window_ns;		/* 0: off */
 	uint64_t blocked_at;		/* when the loop went to wait without a spin's success (0: it did not) */
 	int burst;			/* the last wait was shorter than the window */
+	uint64_t one_cpu_at;		/* when the affinity was last found to be one CPU (0: it was not) */
 	double spins, hits, spun_ns;	/* statistics */
 } ip;
 
@@ -57,13 +58,22 @@ static uint64_t now_ns(void)
 /*
  * Whether the thread may run on another CPU. Read before each spin
  * (taskset can change it at any time; a spin on the CPU a client shares
- * would hold the client up), which costs one system call per spin.
+ * would hold the client up). Once it said one CPU, that is trusted for
+ * 100 ms: a daemon kept on one CPU would otherwise make this system call
+ * for every request, to learn that it must not spin.
  */
-static int several_cpus(void)
+static int several_cpus(uint64_t now)
 {
 	cpu_set_t set;
 
-	return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1;
+	if (ip.one_cpu_at && now - ip.one_cpu_at < 100000000u)
+		return 0;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 1) {
+		ip.one_cpu_at = 0;
+		return 1;
+	}
+	ip.one_cpu_at = now;
+	return 0;
 }
 
 /* Runs each loop iteration just before libuv waits for I/O. */
@@ -72,7 +82,7 @@ static void on_prepare(uv_prepare_t *h)
 	uint64_t start = now_ns(), now = start, end;
 	struct pollfd p;
 
-	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus()) {
+	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus(start)) {
 		ip.blocked_at = start;
 		return;
 	}
