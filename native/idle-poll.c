@@ -179,12 +179,12 @@ static napi_value idle_poll_stats(napi_env env, napi_callback_info info)
 
 static napi_value init(napi_env env, napi_value exports)
 {
-	napi_value fn;
+	const napi_property_descriptor fns[] = {
+		{ "idlePoll", NULL, idle_poll, NULL, NULL, NULL, napi_default, NULL },
+		{ "idlePollStats", NULL, idle_poll_stats, NULL, NULL, NULL, napi_default, NULL },
+	};
 
-	napi_create_function(env, "idlePoll", NAPI_AUTO_LENGTH, idle_poll, NULL, &fn);
-	napi_set_named_property(env, exports, "idlePoll", fn);
-	napi_create_function(env, "idlePollStats", NAPI_AUTO_LENGTH, idle_poll_stats, NULL, &fn);
-	napi_set_named_property(env, exports, "idlePollStats", fn);
+	napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
 	return exports;
 }
 
