@@ -141,11 +141,11 @@ tsxenstored options:
                           boot meet compiled code (a few hundred ms at start);
                           0 to start at once
       --idle-poll <us>    during a burst of requests, poll for up to <us>
-                          microseconds (default ${IDLE_POLL_US}, at most
-                          ${IDLE_POLL_MAX_US}) for the next request before
-                          the CPU is let go idle, so that it is not woken
-                          for each request; never while the daemon may run
-                          on one CPU only; 0 turns it off
+                          microseconds (default ${IDLE_POLL_US}, at most ${IDLE_POLL_MAX_US})
+                          for the next request before the CPU is let go
+                          idle, so that it is not woken for each request;
+                          never while the daemon may run on one CPU only;
+                          0 turns it off
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
