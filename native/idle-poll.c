@@ -79,10 +79,13 @@ static int several_cpus(uint64_t now)
 /* Runs each loop iteration just before libuv waits for I/O. */
 static void on_prepare(uv_prepare_t *h)
 {
-	uint64_t start = now_ns(), now = start, end;
+	uint64_t start, now, end;
 	struct pollfd p;
 
-	if (ip.window_ns == 0 || !ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus(start)) {
+	if (ip.window_ns == 0)
+		return;
+	start = now = now_ns();
+	if (!ip.burst || uv_backend_timeout(h->loop) == 0 || !several_cpus(start)) {
 		ip.blocked_at = start;
 		return;
 	}

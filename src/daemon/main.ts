@@ -256,7 +256,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
         notices.emit("info", "daemon-stop", { reason: why ?? "shutdown", requests: xenstored.stats.requests, revision: xenstored.store.revision });
         heapReturn.stop();
         packing.stop();
-        setIdlePoll(0);
+        if (opts.idlePoll > 0) setIdlePoll(0);
         await metrics?.close();
         // Replies to everything already processed go out first (bounded wait),
         // including what waits in the daemon for a client whose socket is full;

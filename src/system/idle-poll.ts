@@ -4,12 +4,12 @@
  * by a running CPU instead of waking an idle one. On a virtual machine
  * without halt polling that wake-up costs an interrupt to send, a
  * hypervisor round trip and cold caches, every request: measured here,
- * upstream test-xenstore unpinned went from 1.62x cxenstored to 0.81x,
+ * upstream test-xenstore unpinned went from 1.62x cxenstored to 0.72-0.83x,
  * with less daemon CPU, not more (docs/design.md "Idle polling").
  *
  * The spin is bounded (only after a wait shorter than the window, at most
- * one fruitless window per burst), pauses between checks (yielding the CPU now and then), and is
- * off while the daemon may run on one CPU only.
+ * one fruitless window per burst), pauses between checks (yielding the
+ * CPU now and then), and is off while the daemon may run on one CPU only.
  */
 import { addonLoader } from "../util/addon.js";
 
