@@ -321,14 +321,14 @@ test("--metrics on a Unix socket: a guest domain through its ring, its quota hit
 });
 
 
-test("the packing of cold subtrees is counted: subtrees and bytes so far, 0 before it runs", async () => {
+test("the packing of cold subtrees is counted: subtrees, bytes and packed leaves so far, 0 before it runs", async () => {
   const x = new Xenstored({ hypervisor: new EmulatedHypervisor("0-15"), contention: false });
-  let totals: { units: number; bytes: number; passes: number; walks: number } | null = null;
+  let totals: { units: number; bytes: number; passes: number; walks: number; leaves: number } | null = null;
   const m = new DaemonMetrics(x, { processMetrics: false, packing: () => totals });
-  const read = async (): Promise<string[]> => (await m.registry.metrics()).split("\n").filter((l) => /^xenstored_store_(subtrees_packed|packed_bytes)_total /.test(l));
-  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 0", "xenstored_store_packed_bytes_total 0"]);
-  totals = { units: 3, bytes: 1234, passes: 5, walks: 2 };
-  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 3", "xenstored_store_packed_bytes_total 1234"]);
+  const read = async (): Promise<string[]> => (await m.registry.metrics()).split("\n").filter((l) => /^xenstored_store_(subtrees_packed|packed_bytes|leaves_packed)_total /.test(l));
+  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 0", "xenstored_store_packed_bytes_total 0", "xenstored_store_leaves_packed_total 0"]);
+  totals = { units: 3, bytes: 1234, passes: 5, walks: 2, leaves: 7 };
+  assert.deepEqual(await read(), ["xenstored_store_subtrees_packed_total 3", "xenstored_store_packed_bytes_total 1234", "xenstored_store_leaves_packed_total 7"]);
 });
 
 test("idle polling is counted: polls, those that met a request, seconds spent; 0 without the addon", async () => {

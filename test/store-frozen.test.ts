@@ -267,3 +267,39 @@ test("compactInBackground leaves a small store as it is (fewer nodes than minNod
   }
   assert.equal(PACK_MIN_NODES, 20_000);
 });
+
+test("a large directory's cold children are packed into its entries and read back exactly; a change below one thaws only it", () => {
+  const packedStore = populated(60);
+  const plainStore = populated(60);
+  const before = observe(packedStore.root);
+  const c = new ColdSubtreeCompactor();
+  compactFully(c, packedStore.root);
+  assert.equal(c.totals.leaves, 60, "each of the 60 homes in /local/domain");
+  assert.deepEqual(observe(packedStore.root), before);
+  const domains = lookup(packedStore.root, "/local/domain")!;
+  assert.deepEqual(domains.childNames(), Array.from({ length: 60 }, (_, i) => String(i + 1)));
+  assert.equal(domains.children!.get("61"), undefined);
+  assert.equal(domains.children!.has("7"), true);
+  // Packed leaves decode as packed subtrees; another walk packs nothing more.
+  assert.ok(lookup(packedStore.root, "/local/domain/7")!.children instanceof FrozenChildren);
+  c.pass(packedStore.root, 1000);
+  assert.equal(c.totals.leaves, 60);
+  for (const store of [packedStore, plainStore]) {
+    const e = new TreeEditor(store.root);
+    e.write("/local/domain/3/device/vif/0/state", "6", guest(3));
+    e.remove("/local/domain/8");
+    e.write("/local/domain/8/name", "again", dom0);
+    e.setPerms("/local/domain/9", Perms.owned(9));
+    e.write("/local/domain/61/name", "new", dom0);
+    store.commit({ editor: e }, META);
+  }
+  assert.deepEqual(observe(packedStore.root, false), observe(plainStore.root, false));
+  assert.deepEqual(packedStore.tallies, plainStore.tallies);
+  // The re-created home is listed last, after the new one, as cx lists it.
+  assert.deepEqual(lookup(packedStore.root, "/local/domain")!.childNames().slice(-3), ["60", "8", "61"]);
+  // The changed homes are packed again once still: all 60 again, plus the new one.
+  compactFully(c, packedStore.root);
+  assert.equal(c.totals.leaves, 60 + 4);
+  assert.deepEqual(observe(packedStore.root, false), observe(plainStore.root, false));
+  assert.deepEqual([...diffTrees(plainStore.root, packedStore.root, "/")], []);
+});

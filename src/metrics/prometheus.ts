@@ -171,6 +171,7 @@ export class DaemonMetrics {
     gauge("store_revision", "The store's current revision.", [], (g) => g.set(snap().revision));
     counter("store_subtrees_packed_total", "Cold subtrees packed into one string each (src/store/compactor.ts).", [], (c) => c.inc(opts.packing?.()?.units ?? 0));
     counter("store_packed_bytes_total", "Bytes those subtrees were packed into.", [], (c) => c.inc(opts.packing?.()?.bytes ?? 0));
+    counter("store_leaves_packed_total", "Cold children of large directories packed into their directory's entry, one string each.", [], (c) => c.inc(opts.packing?.()?.leaves ?? 0));
     counter("idle_polls_total", "Times the event loop polled for the next request before waiting (src/system/idle-poll.ts).", [], (c) => c.inc(opts.idlePoll?.()?.spins ?? 0));
     counter("idle_poll_hits_total", "Polls that met the next request (or a timer) before their window ran out.", [], (c) => c.inc(opts.idlePoll?.()?.hits ?? 0));
     counter("idle_poll_seconds_total", "CPU time spent polling.", [], (c) => c.inc(opts.idlePoll?.()?.spunSeconds ?? 0));

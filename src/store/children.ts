@@ -11,6 +11,7 @@
  * /local/domain with 10,000 entries copies a few 32-slot arrays, not the
  * whole list; listing order there comes from a per-entry rank.
  */
+import { packedLeafIs, packedLeafName, packedLeafNode, packedLeafRank, packLeaf } from "./frozen.js";
 import { Node } from "./node.js";
 import type { Perms } from "./perms.js";
 
@@ -164,10 +165,16 @@ class SmallChildren implements Children {
 /* ---------- large directories: HAMT ---------- */
 
 /** A HAMT leaf: the child and its listing rank. */
-interface Leaf {
+interface LeafObject {
   readonly node: Node;
   readonly rank: number;
 }
+/**
+ * Or, for a cold child, both packed into one string (frozen.ts's packed
+ * leaf): 10,000 guests' homes in /local/domain cost their packed bytes,
+ * not three objects each.
+ */
+type Leaf = LeafObject | string;
 interface Bitmap {
   readonly kind: 0;
   readonly bitmap: number;
@@ -181,7 +188,30 @@ interface Collision {
 type HamtEntry = Leaf | Bitmap | Collision;
 
 function isInner(e: HamtEntry): e is Bitmap | Collision {
-  return (e as Bitmap).kind !== undefined;
+  return typeof e !== "string" && (e as Bitmap).kind !== undefined;
+}
+
+function leafIs(l: Leaf, name: string): boolean {
+  return typeof l === "string" ? packedLeafIs(l, name) : l.node.name === name;
+}
+
+function leafName(l: Leaf): string {
+  return typeof l === "string" ? packedLeafName(l) : l.node.name;
+}
+
+function leafNode(l: Leaf): Node {
+  return typeof l === "string" ? packedLeafNode(l) : l.node;
+}
+
+function leafRank(l: Leaf): number {
+  return typeof l === "string" ? packedLeafRank(l) : l.rank;
+}
+
+/** Leaves in listing order. */
+function byRank(leaves: Leaf[]): Leaf[] {
+  const ranked = leaves.map((l) => [leafRank(l), l] as const);
+  ranked.sort((a, b) => a[0] - b[0]);
+  return ranked.map((r) => r[1]);
 }
 
 /** FNV-1a over the name's char codes (names are short ASCII). */
@@ -226,8 +256,8 @@ class LargeChildren implements Children {
     let e: HamtEntry = this.root;
     let shift = 0;
     for (;;) {
-      if (!isInner(e)) return e.node.name === name ? e : undefined;
-      if (e.kind === 1) return e.hash === h ? e.leaves.find((l) => l.node.name === name) : undefined;
+      if (!isInner(e)) return leafIs(e, name) ? e : undefined;
+      if (e.kind === 1) return e.hash === h ? e.leaves.find((l) => leafIs(l, name)) : undefined;
       const bit = 1 << ((h >>> shift) & 31);
       if ((e.bitmap & bit) === 0) return undefined;
       e = e.entries[popcount(e.bitmap & (bit - 1))]!;
@@ -236,7 +266,8 @@ class LargeChildren implements Children {
   }
 
   get(name: string): Node | undefined {
-    return this.leaf(name)?.node;
+    const l = this.leaf(name);
+    return l === undefined ? undefined : leafNode(l);
   }
 
   has(name: string): boolean {
@@ -245,8 +276,8 @@ class LargeChildren implements Children {
 
   set(node: Node): LargeChildren {
     const prev = this.leaf(node.name);
-    if (prev && prev.node === node) return this;
-    const leaf: Leaf = { node, rank: prev ? prev.rank : this.nextRank };
+    if (prev !== undefined && typeof prev !== "string" && prev.node === node) return this;
+    const leaf: LeafObject = { node, rank: prev !== undefined ? leafRank(prev) : this.nextRank };
     const root = insert(this.root, leaf, hashOf(node.name), 0) as Bitmap;
     const next = prev
       ? new LargeChildren(root, this.size, this.nextRank, this.namesVersion, this.listingLength)
@@ -268,18 +299,56 @@ class LargeChildren implements Children {
   }
 
   nodes(): Node[] {
-    const leaves: Leaf[] = [];
-    eachLeaf(this.root, (l) => leaves.push(l));
-    leaves.sort((a, b) => a.rank - b.rank);
-    return leaves.map((l) => l.node);
+    return byRank(this.leaves()).map(leafNode);
   }
 
   each(visit: (child: Node) => void): void {
-    eachLeaf(this.root, (l) => visit(l.node));
+    eachLeaf(this.root, (l) => visit(leafNode(l)));
+  }
+
+  /** Each child not packed into its leaf. */
+  eachUnpacked(visit: (child: Node) => void): void {
+    eachLeaf(this.root, (l) => {
+      if (typeof l !== "string") visit(l.node);
+    });
   }
 
   names(): readonly string[] {
-    return this.nodes().map((n) => n.name);
+    return byRank(this.leaves()).map(leafName);
+  }
+
+  private leaves(): Leaf[] {
+    const out: Leaf[] = [];
+    eachLeaf(this.root, (l) => out.push(l));
+    return out;
+  }
+
+  /**
+   * Pack the cold children (their own children packed, or none) into their
+   * leaves, in place: every version of this directory sharing a leaf shares
+   * the packed form, and nothing a reader can observe changes. Returns how
+   * many were packed.
+   */
+  packLeaves(): number {
+    let packed = 0;
+    const visit = (e: Bitmap | Collision): void => {
+      const slots = (e.kind === 1 ? e.leaves : e.entries) as HamtEntry[];
+      for (let i = 0; i < slots.length; i++) {
+        const x = slots[i]!;
+        if (typeof x === "string") continue;
+        if (isInner(x)) {
+          visit(x);
+          continue;
+        }
+        const leaf = packLeaf(x.node, x.rank);
+        if (leaf !== null) {
+          slots[i] = leaf;
+          packed++;
+        }
+      }
+    };
+    visit(this.root);
+    return packed;
   }
 
   listing(): Buffer {
@@ -298,7 +367,7 @@ function eachLeaf(e: HamtEntry, visit: (leaf: Leaf) => void): void {
 }
 
 function leafHash(e: Leaf | Collision): number {
-  return isInner(e) ? e.hash : hashOf(e.node.name);
+  return isInner(e) ? e.hash : hashOf(leafName(e));
 }
 
 /** A subtree holding `a` and the new leaf `b`, whose hashes agree below `shift`. */
@@ -310,11 +379,11 @@ function pair(a: Leaf | Collision, ha: number, b: Leaf, hb: number, shift: numbe
   return { kind: 0, bitmap: (1 << ia) | (1 << ib), entries: ia < ib ? [a, b] : [b, a] };
 }
 
-function insert(e: HamtEntry, leaf: Leaf, h: number, shift: number): HamtEntry {
-  if (!isInner(e)) return e.node.name === leaf.node.name ? leaf : pair(e, leafHash(e), leaf, h, shift);
+function insert(e: HamtEntry, leaf: LeafObject, h: number, shift: number): HamtEntry {
+  if (!isInner(e)) return leafIs(e, leaf.node.name) ? leaf : pair(e, leafHash(e), leaf, h, shift);
   if (e.kind === 1) {
     if (e.hash !== h) return pair(e, e.hash, leaf, h, shift);
-    const i = e.leaves.findIndex((l) => l.node.name === leaf.node.name);
+    const i = e.leaves.findIndex((l) => leafIs(l, leaf.node.name));
     const leaves = e.leaves.slice();
     if (i >= 0) leaves[i] = leaf;
     else leaves.push(leaf);
@@ -333,9 +402,9 @@ function insert(e: HamtEntry, leaf: Leaf, h: number, shift: number): HamtEntry {
 
 /** Remove `name`; the replacement entry, or null when nothing is left. */
 function remove(e: HamtEntry, name: string, h: number, shift: number): HamtEntry | null {
-  if (!isInner(e)) return e.node.name === name ? null : e;
+  if (!isInner(e)) return leafIs(e, name) ? null : e;
   if (e.kind === 1) {
-    const leaves = e.leaves.filter((l) => l.node.name !== name);
+    const leaves = e.leaves.filter((l) => !leafIs(l, name));
     return leaves.length === 1 ? leaves[0]! : { kind: 1, hash: e.hash, leaves };
   }
   const bit = 1 << ((h >>> shift) & 31);
@@ -383,6 +452,17 @@ export function flatChildren(nodes: readonly Node[], namesVersion: number): Chil
   }
   // slice: an exact-size copy, without the spare capacity push leaves.
   return new SmallChildren(slots.slice(), namesVersion);
+}
+
+/** Each child of `c` not packed into a large directory's leaf (those are cold: nothing to pack below). */
+export function eachUnpacked(c: Children, visit: (child: Node) => void): void {
+  if (c instanceof LargeChildren) c.eachUnpacked(visit);
+  else c.each(visit);
+}
+
+/** Pack the cold children of a large directory into its leaves (LargeChildren.packLeaves); 0 for others. */
+export function packLeaves(c: Children): number {
+  return c instanceof LargeChildren ? c.packLeaves() : 0;
 }
 
 /** Is `c` a flat directory (at most SMALL_MAX children, listed in insertion order)? */

@@ -14,7 +14,7 @@
  * been committed since: a node it packs there is either still in the
  * current tree (the same object) or already garbage.
  */
-import { isFlat, type Children } from "./children.js";
+import { eachUnpacked, isFlat, packLeaves, type Children } from "./children.js";
 import { FrozenChildren, pack } from "./frozen.js";
 import { representChildrenAs, type Node, OverlayNode } from "./node.js";
 
@@ -30,6 +30,8 @@ export interface CompactionStats {
   readonly passes: number;
   /** Walks finished. */
   readonly walks: number;
+  /** Children of large directories packed into their leaves. */
+  readonly leaves: number;
 }
 
 /** A directory being walked. */
@@ -63,7 +65,7 @@ export class ColdSubtreeCompactor {
   private unpacked = 0;
   /** The walk under way, or null between walks. */
   private stack: Frame[] | null = null;
-  private readonly stats = { units: 0, bytes: 0, passes: 0, walks: 0 };
+  private readonly stats = { units: 0, bytes: 0, passes: 0, walks: 0, leaves: 0 };
 
   get totals(): CompactionStats {
     return { ...this.stats };
@@ -120,7 +122,7 @@ export class ColdSubtreeCompactor {
     const c = node.children!;
     const flat = isFlat(c) && !(node instanceof OverlayNode);
     const kids: Node[] = [];
-    c.each((kid) => kids.push(kid));
+    eachUnpacked(c, (kid) => kids.push(kid));
     return { node, kids, next: 0, total: flat ? 0 : -1, waiting: flat ? [] : null, unpackedBefore: this.unpacked };
   }
 
@@ -144,7 +146,10 @@ export class ColdSubtreeCompactor {
 
   /** The packed size of the directory walked in `f`, or -1. */
   private close(f: Frame): number {
-    if (f.total < 0 && this.unpacked === f.unpackedBefore) this.settled.add(f.node.children!);
+    const c = f.node.children!;
+    if (f.total < 0 && this.unpacked === f.unpackedBefore) this.settled.add(c);
+    // A large directory's cold children (packed in this walk or before) become packed leaves.
+    this.stats.leaves += packLeaves(c);
     return f.total;
   }
 

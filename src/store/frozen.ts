@@ -164,6 +164,54 @@ export class FrozenChildren implements Children {
   }
 }
 
+/* ---------- packed children of large directories ---------- */
+
+/*
+ * A child of a large directory (children.ts's HAMT) that is cold, its own
+ * children packed or none, can be kept there as one string instead of a
+ * leaf object, a Node and its FrozenChildren: its listing rank as a
+ * varint, then its record as above. Looking it up decodes it, as any
+ * packed node is decoded.
+ */
+
+/** `node`, the child of listing rank `rank`, as a packed leaf; null unless it is cold and packable. */
+export function packLeaf(node: Node, rank: number): string | null {
+  const c = node.children;
+  if (node instanceof OverlayNode || (c !== null && !(c instanceof FrozenChildren))) return null;
+  packer.reset();
+  packer.varint(rank);
+  if (!packRecord(node)) return null;
+  return packer.buffer.toString("latin1", 0, packer.length);
+}
+
+/** The listing rank of a packed leaf. */
+export function packedLeafRank(leaf: string): number {
+  at = 0;
+  return varint(leaf);
+}
+
+/** Is `leaf` the packed child named `name`? */
+export function packedLeafIs(leaf: string, name: string): boolean {
+  at = 0;
+  varint(leaf);
+  const nameLength = varint(leaf);
+  return nameLength === name.length && leaf.startsWith(name, at);
+}
+
+export function packedLeafName(leaf: string): string {
+  at = 0;
+  varint(leaf);
+  const nameLength = varint(leaf);
+  return leaf.slice(at, at + nameLength);
+}
+
+/** The node a packed leaf holds (a new object at each call, as any decoding). */
+export function packedLeafNode(leaf: string): Node {
+  at = 0;
+  varint(leaf);
+  return decode(leaf, at);
+}
+
 /**
  * The same children object, or the same packed body (a lookup into packed
  * children makes a new object each time): a subtree shared between two
