@@ -10,11 +10,19 @@
  * children whose subdirectories stay packed.
  *
  * A directory's body is its children's records, in listing order:
- *   record = varint nameLength, name, varint aclIndex, varint valueLength,
+ *   record = varint nameCode, [name], varint aclIndex, varint valueLength,
  *            value, varint childCount,
  *            [when childCount > 0: varint namesVersion, varint bodyLength, body]
  * (varint: 7 bits per byte, low bits first, the high bit set when more follow;
- * aclIndex: `Perms.index`; namesVersion: the listing generation, kept).
+ * nameCode: 2 × the name's length, the name following, or 2 × its number
+ * in the name dictionary + 1, nothing following; aclIndex: `Perms.index`;
+ * namesVersion: the listing generation, kept).
+ *
+ * The name dictionary: every guest's tree repeats the same names
+ * ("platform-feature-multiprocessor-suspend", "backend-id", "state"), so a
+ * packed name is the number of its one copy. It only grows, to at most
+ * NAMES_MAX names (then names are packed as they are): a guest inventing
+ * names costs it a bounded amount of memory, and changes nothing else.
  */
 import { encodeListing, flatChildren, isFlat, sameNames, type Children } from "./children.js";
 import { Node, OverlayNode } from "./node.js";
@@ -23,6 +31,58 @@ import { writeVarint, Writer } from "../state/binary.js";
 
 /** Read position of the decoder (module state: decoding never re-enters). */
 let at = 0;
+
+/** Names packed by number (see above): each one's number is its place here. */
+const dictionary: string[] = [];
+const numbers = new Map<string, number>();
+export const NAMES_MAX = 1 << 16;
+/** Names this long or longer are worth a number (a 1-character name packs into 2 bytes either way). */
+const NAME_MIN = 2;
+const NAME_MAX = 64;
+
+/** Names the dictionary holds (diagnostics, tests). */
+export function dictionaryNames(): number {
+  return dictionary.length;
+}
+
+/** The dictionary number of `name`, given one if there is room; -1 for a name packed as it is. */
+function nameNumber(name: string): number {
+  if (name.length < NAME_MIN || name.length > NAME_MAX) return -1;
+  const have = numbers.get(name);
+  if (have !== undefined) return have;
+  if (dictionary.length >= NAMES_MAX) return -1;
+  dictionary.push(name);
+  numbers.set(name, dictionary.length - 1);
+  return dictionary.length - 1;
+}
+
+/** Read a record's name (leaves `at` after it). */
+function readName(s: string): string {
+  const code = varint(s);
+  if (code & 1) return dictionary[code >>> 1]!;
+  const length = code >>> 1;
+  const name = s.slice(at, at + length);
+  at += length;
+  return name;
+}
+
+/** Does the record name at `at` equal `name`? (leaves `at` after it) */
+function nameIs(s: string, name: string): boolean {
+  const code = varint(s);
+  if (code & 1) return dictionary[code >>> 1] === name;
+  const length = code >>> 1;
+  const same = length === name.length && s.startsWith(name, at);
+  at += length;
+  return same;
+}
+
+/** Length of the record name at `at` (leaves `at` after it). */
+function nameLength(s: string): number {
+  const code = varint(s);
+  if (code & 1) return dictionary[code >>> 1]!.length;
+  at += code >>> 1;
+  return code >>> 1;
+}
 
 function varint(s: string): number {
   let c = s.charCodeAt(at++);
@@ -52,9 +112,7 @@ function skipAfterName(s: string): void {
 /** The node whose record starts at `record`; leaves `at` at the record's end. */
 function decode(s: string, record: number): Node {
   at = record;
-  const nameLength = varint(s);
-  const name = s.slice(at, at + nameLength);
-  at += nameLength;
+  const name = readName(s);
   const perms = Perms.byIndex(varint(s));
   const valueLength = varint(s);
   const value = s.slice(at, at + valueLength);
@@ -85,9 +143,7 @@ export class FrozenChildren implements Children {
     at = this.start;
     for (let i = 0; i < this.size; i++) {
       const record = at;
-      const nameLength = varint(s);
-      if (nameLength === name.length && s.startsWith(name, at)) return record;
-      at += nameLength;
+      if (nameIs(s, name)) return record;
       skipAfterName(s);
     }
     return -1;
@@ -134,9 +190,7 @@ export class FrozenChildren implements Children {
     const out: string[] = [];
     at = this.start;
     for (let i = 0; i < this.size; i++) {
-      const nameLength = varint(s);
-      out.push(s.slice(at, at + nameLength));
-      at += nameLength;
+      out.push(readName(s));
       skipAfterName(s);
     }
     return out;
@@ -147,9 +201,7 @@ export class FrozenChildren implements Children {
     let n = 0;
     at = this.start;
     for (let i = 0; i < this.size; i++) {
-      const nameLength = varint(s);
-      n += nameLength + 1;
-      at += nameLength;
+      n += nameLength(s) + 1;
       skipAfterName(s);
     }
     return n;
@@ -180,7 +232,7 @@ export function packLeaf(node: Node, rank: number): string | null {
   if (node instanceof OverlayNode || (c !== null && !(c instanceof FrozenChildren))) return null;
   packer.reset();
   packer.varint(rank);
-  if (!packRecord(node)) return null;
+  if (!packRecord(node, true)) return null;
   return packer.buffer.toString("latin1", 0, packer.length);
 }
 
@@ -194,15 +246,13 @@ export function packedLeafRank(leaf: string): number {
 export function packedLeafIs(leaf: string, name: string): boolean {
   at = 0;
   varint(leaf);
-  const nameLength = varint(leaf);
-  return nameLength === name.length && leaf.startsWith(name, at);
+  return nameIs(leaf, name);
 }
 
 export function packedLeafName(leaf: string): string {
   at = 0;
   varint(leaf);
-  const nameLength = varint(leaf);
-  return leaf.slice(at, at + nameLength);
+  return readName(leaf);
 }
 
 /** The node a packed leaf holds (a new object at each call, as any decoding). */
@@ -250,10 +300,15 @@ function lengthPrefixed(body: () => boolean): boolean {
   return true;
 }
 
-function packRecord(node: Node): boolean {
+/** Pack `node`'s record; `literalName`: its name as it is (a large directory's entry: names such as domids and UUIDs do not repeat). */
+function packRecord(node: Node, literalName = false): boolean {
   if (UNPACKABLE.test(node.name) || UNPACKABLE.test(node.value)) return false;
-  packer.varint(node.name.length);
-  packer.latin1(node.name);
+  const number = literalName ? -1 : nameNumber(node.name);
+  if (number >= 0) packer.varint(number * 2 + 1);
+  else {
+    packer.varint(node.name.length * 2);
+    packer.latin1(node.name);
+  }
   packer.varint(node.perms.index);
   packer.varint(node.value.length);
   packer.latin1(node.value);
