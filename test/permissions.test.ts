@@ -526,3 +526,33 @@ test("GET_FEATURE: guests may ask for their own features, not another domain's",
   assert.equal(g5.req(Op.GET_FEATURE, ["0"]), ERR("EACCES"));
   assert.equal(d0.req(Op.GET_FEATURE, ["5"]), `GET_FEATURE ${SERVER_FEATURES}\0`);
 });
+
+test("an ACL keeps its entries as numbers and gives them back exactly: ids past INT_MAX, ignored entries, the owner's letter", async () => {
+  const { Perms, permFor, PERM_ALL, PERM_READ, PERM_WRITE, PERM_NONE } = await import("../src/store/perms.js");
+  const entries = [
+    { id: 7, perm: PERM_READ, ignored: false },
+    { id: 4_000_000_000, perm: PERM_WRITE, ignored: false },
+    { id: 9, perm: PERM_READ | PERM_WRITE, ignored: true },
+    { id: 9, perm: PERM_READ, ignored: false },
+  ];
+  const p = Perms.of(entries);
+  assert.deepEqual(p.entries, entries);
+  assert.equal(p.count, 4);
+  assert.equal(p.owner, 7);
+  assert.equal(p.ownerPerm, PERM_READ);
+  assert.equal(p.ownerIgnored, false);
+  assert.equal(p.key, "r7,w4000000000,b9!,r9");
+  assert.deepEqual(p.toStrings(), ["r7", "w-294967296", "b9", "r9"]);
+  assert.deepEqual(p.referenced, [4_000_000_000, 9]);
+  const who = (domid: number) => ({ domid, privileged: false, target: null });
+  assert.equal(permFor(who(7), p), PERM_ALL);
+  assert.equal(permFor(who(4_000_000_000), p), PERM_WRITE);
+  assert.equal(permFor(who(9), p), PERM_READ, "the ignored entry is skipped, the next one matches");
+  assert.equal(permFor(who(3), p), PERM_READ, "the owner's letter for everyone else");
+  assert.equal(Perms.of([{ id: 5, perm: PERM_NONE, ignored: true }]).ownerIgnored, true);
+  assert.equal(Perms.owned(5).count, 1);
+  assert.deepEqual(Perms.owned(5).referenced, []);
+  assert.equal(Perms.fromKey(p.key), p);
+  assert.equal(p.ignoring(4_000_000_000).key, "r7,w4000000000!,b9!,r9");
+  assert.equal(p.withoutDomain(7, 0).key, "r0,w4000000000,b9!,r9");
+});

@@ -99,7 +99,7 @@ class SmallChildren implements Children {
   private at(i: number): Node {
     const s = this.slots;
     const v = s[i + 1];
-    return v instanceof Node ? v : new Node(s[i] as string, v as string, s[i + 2] as Perms, null);
+    return v instanceof Node ? v : new Node(s[i] as string, v as string, s[i + 2] as Perms, null, true);
   }
 
   get(name: string): Node | undefined {

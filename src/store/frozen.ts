@@ -118,12 +118,12 @@ function decode(s: string, record: number): Node {
   const value = s.slice(at, at + valueLength);
   at += valueLength;
   const count = varint(s);
-  if (count === 0) return new Node(name, value, perms, null);
+  if (count === 0) return new Node(name, value, perms, null, true);
   const namesVersion = varint(s);
   const bodyLength = varint(s);
   const body = at;
   at += bodyLength;
-  return new Node(name, value, perms, new FrozenChildren(s, body, at, count, namesVersion));
+  return new Node(name, value, perms, new FrozenChildren(s, body, at, count, namesVersion), true);
 }
 
 export class FrozenChildren implements Children {

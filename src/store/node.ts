@@ -43,8 +43,15 @@ export class Node {
     readonly value: string,
     readonly perms: Perms,
     readonly children: Children | null,
+    /**
+     * The name is already the one to keep: a node made again from its
+     * parent's slots (interned when first stored) or decoded from a packed
+     * subtree (the name dictionary's copy, or a large directory's entry
+     * name such as a domid, which no other node shares).
+     */
+    nameKept = false,
   ) {
-    this.name = intern(name);
+    this.name = nameKept ? name : intern(name);
   }
 
   withValue(value: string): Node {
@@ -91,7 +98,7 @@ export class Node {
 
   /** Bytes C xenstored charges for this node (node-size quota, memory accounting). */
   get size(): number {
-    return nodeSize(this.perms.entries.length, this.value.length, this.listingLength());
+    return nodeSize(this.perms.count, this.value.length, this.listingLength());
   }
 }
 

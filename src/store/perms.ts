@@ -25,33 +25,70 @@ export interface PermEntry {
 
 /** An interned, immutable ACL: equal lists are the same object. */
 export class Perms {
-  private constructor(
-    readonly entries: readonly PermEntry[],
-    /** Canonical text, also the interning key. */
-    readonly key: string,
-    /** Its number among the interned ACLs (how a frozen subtree names it). */
-    readonly index: number,
-  ) {
-    // The same string when nothing is ignored (almost always): one string less per ACL.
-    this.visible = key.includes("!") ? key.replace(/!/g, "") : key;
-  }
-
+  /** The owner: entry 0's id. */
+  readonly owner: number;
+  /** Entry 0's letter bits, | IGNORED when it is ignored. */
+  private readonly ownerBits: number;
+  /**
+   * The entries after the owner's, two numbers each: the id, then the
+   * letter bits | IGNORED; null when there are none. Numbers rather than
+   * an object per entry: a host has ACLs naming each of its guests
+   * (measured: 30,000 ACLs at 10,000 guests, 80 bytes less each).
+   */
+  readonly rest: readonly number[] | null;
   /**
    * The ACL as GET_PERMS shows it (ignored entries look like the others).
    * Marking a dead domain's entries ignored changes no living caller's
    * access, so transactions compare ACLs by this.
    */
   readonly visible: string;
+  private refsCache: readonly number[] | null = null;
 
-  get owner(): number {
-    return this.entries[0]!.id;
+  private constructor(
+    entries: readonly PermEntry[],
+    /** Canonical text, also the interning key. */
+    readonly key: string,
+    /** Its number among the interned ACLs (how a frozen subtree names it). */
+    readonly index: number,
+  ) {
+    const first = entries[0]!;
+    this.owner = first.id;
+    this.ownerBits = (first.perm & 3) | (first.ignored ? IGNORED : 0);
+    this.rest = entries.length === 1 ? null : packRest(entries);
+    // The same string when nothing is ignored (almost always): one string less per ACL.
+    this.visible = key.includes("!") ? key.replace(/!/g, "") : key;
   }
 
-  private refsCache: readonly number[] | null = null;
+  /** Number of entries, the owner's included. */
+  get count(): number {
+    return this.rest === null ? 1 : 1 + this.rest.length / 2;
+  }
+
+  /** The entries, owner's first (made on each call: for the few callers that need them). */
+  get entries(): readonly PermEntry[] {
+    const out: PermEntry[] = [entry(this.owner, this.ownerBits)];
+    const r = this.rest;
+    if (r !== null) for (let i = 0; i < r.length; i += 2) out.push(entry(r[i]!, r[i + 1]!));
+    return out;
+  }
+
+  /** The owner entry's letter: everyone's access not listed after it. */
+  get ownerPerm(): number {
+    return this.ownerBits & 3;
+  }
+
+  /** Is the owner entry ignored (it named a domain that did not exist)? */
+  get ownerIgnored(): boolean {
+    return (this.ownerBits & IGNORED) !== 0;
+  }
 
   /** Domains this ACL grants or denies something (entries after the owner's, not ignored), once each. */
   get referenced(): readonly number[] {
-    return (this.refsCache ??= this.entries.length === 1 ? NO_REFERENCES : [...new Set(this.entries.slice(1).filter((e) => !e.ignored).map((e) => e.id))]);
+    if (this.refsCache !== null) return this.refsCache;
+    const r = this.rest;
+    const ids = new Set<number>();
+    if (r !== null) for (let i = 0; i < r.length; i += 2) if ((r[i + 1]! & IGNORED) === 0) ids.add(r[i]!);
+    return (this.refsCache = ids.size === 0 ? NO_REFERENCES : [...ids]);
   }
 
   private static readonly interned = new Map<string, Perms>();
@@ -69,7 +106,7 @@ export class Perms {
     const key = entries.map((e) => `${LETTERS[e.perm & 3]}${e.id}${e.ignored ? "!" : ""}`).join(",");
     let p = Perms.interned.get(key);
     if (!p) {
-      p = new Perms(Object.freeze(entries.map(entryOf)), key, Perms.numbered.length);
+      p = new Perms(entries, key, Perms.numbered.length);
       Perms.interned.set(key, p);
       Perms.numbered.push(p);
     }
@@ -97,7 +134,8 @@ export class Perms {
   /** The same ACL with a different owner (entry 0's id), letter kept. */
   withOwner(owner: number): Perms {
     if (this.owner === owner) return this;
-    return Perms.of([{ ...this.entries[0]!, id: owner }, ...this.entries.slice(1)]);
+    const entries = this.entries;
+    return Perms.of([{ ...entries[0]!, id: owner }, ...entries.slice(1)]);
   }
 
   /**
@@ -106,14 +144,16 @@ export class Perms {
    * visible, as cx shows its ignored entries.
    */
   ignoring(domid: number): Perms {
-    if (!this.entries.some((e, i) => i > 0 && e.id === domid && !e.ignored)) return this;
-    return Perms.of(this.entries.map((e, i) => (i > 0 && e.id === domid ? { ...e, ignored: true } : e)));
+    const entries = this.entries;
+    if (!entries.some((e, i) => i > 0 && e.id === domid && !e.ignored)) return this;
+    return Perms.of(entries.map((e, i) => (i > 0 && e.id === domid ? { ...e, ignored: true } : e)));
   }
 
   /** cx `remove_domid_from_perm`: drop `domid`'s entries, hand its ownership to `heir`. */
   withoutDomain(domid: number, heir: number): Perms {
-    const rest = this.entries.slice(1).filter((e) => e.id !== domid);
-    const owner = this.entries[0]!.id === domid ? { ...this.entries[0]!, id: heir } : this.entries[0]!;
+    const entries = this.entries;
+    const rest = entries.slice(1).filter((e) => e.id !== domid);
+    const owner = entries[0]!.id === domid ? { ...entries[0]!, id: heir } : entries[0]!;
     return Perms.of([owner, ...rest]);
   }
 
@@ -130,13 +170,22 @@ export class Perms {
 const LETTERS = ["n", "r", "w", "b"] as const;
 const NO_REFERENCES: readonly number[] = Object.freeze([]);
 
-/**
- * A frozen copy of an entry, made with one literal so that every entry
- * shares one hidden class (a copy by spread, then frozen, got a hidden
- * class and descriptor array of its own: 160 bytes more per entry).
- */
-function entryOf(e: PermEntry): PermEntry {
-  return Object.freeze({ id: e.id, perm: e.perm, ignored: e.ignored });
+/** Set in an entry's letter bits when it is ignored. */
+const IGNORED = 4;
+
+/** Perms.rest of `entries`, in an array of exactly its size (a growing one keeps spare room). */
+function packRest(entries: readonly PermEntry[]): number[] {
+  const rest = new Array<number>(2 * (entries.length - 1));
+  for (let i = 1; i < entries.length; i++) {
+    const e = entries[i]!;
+    rest[2 * i - 2] = e.id;
+    rest[2 * i - 1] = (e.perm & 3) | (e.ignored ? IGNORED : 0);
+  }
+  return rest;
+}
+
+function entry(id: number, bits: number): PermEntry {
+  return { id, perm: bits & 3, ignored: (bits & IGNORED) !== 0 };
 }
 
 /**
@@ -180,11 +229,13 @@ function names(who: Principal, id: number): boolean {
  * after the owner's, else the owner entry's letter as the default.
  */
 export function permFor(who: Principal, perms: Perms): number {
-  const e = perms.entries;
-  if (who.privileged || names(who, e[0]!.id)) return PERM_ALL;
-  for (let i = 1; i < e.length; i++) {
-    const entry = e[i]!;
-    if (!entry.ignored && names(who, entry.id)) return entry.perm;
+  if (who.privileged || names(who, perms.owner)) return PERM_ALL;
+  const r = perms.rest;
+  if (r !== null) {
+    for (let i = 0; i < r.length; i += 2) {
+      const bits = r[i + 1]!;
+      if ((bits & IGNORED) === 0 && names(who, r[i]!)) return bits;
+    }
   }
-  return e[0]!.perm;
+  return perms.ownerPerm;
 }

@@ -158,7 +158,7 @@ export class TreeEditor {
     }
     this.account(perms, created.length);
     this.rebuild(spine, have + 1, chain);
-    const entries = perms.entries.length;
+    const entries = perms.count;
     for (let i = 0; i < created.length; i++) {
       const p = created[i]!;
       this.changes.push({ path: p, kind: "created" });
@@ -240,7 +240,7 @@ export class TreeEditor {
           this.account(perms, +1);
           this.changes.push({ path, kind: "perms" });
           this.charge(node.perms.owner, -(node.size + path.length));
-          this.charge(perms.owner, nodeSize(perms.entries.length, node.value.length, node.listingLength()) + path.length);
+          this.charge(perms.owner, nodeSize(perms.count, node.value.length, node.listingLength()) + path.length);
         }
         const next = node.withPerms(perms).withChildren(children);
         if (next === node) return;

@@ -123,7 +123,7 @@ function create(req: Request, path: string, value: string, mkdir: boolean): void
       if (quotaReached(req, "nodes", owned + (view.transactional ? 0 : k))) fail("ENOSPC");
       const leaf = i === missing.length - 1;
       const childList = leaf ? 0 : baseName(missing[i + 1]!).length + 1;
-      const size = nodeSize(perms.entries.length, leaf ? value.length : 0, childList);
+      const size = nodeSize(perms.count, leaf ? value.length : 0, childList);
       checkNodeSize(req, size);
       bytes += size + missing[i]!.length;
       if (overMemoryQuota(req, principal.domid, bytes)) refuseWrite(req, "EIO");
@@ -219,7 +219,7 @@ export function setPerms(req: Request, strings: Strings): Buffer {
   const perms = Perms.of(
     parsed.map((p, i) => ({ ...p, ignored: (i === 0 || p.id !== DOMID_ANY) && !svc.domains.findOrCreate(p.id) })),
   );
-  if (perms.entries[0]!.ignored) fail("ENOENT");
+  if (perms.ownerIgnored) fail("ENOENT");
   const raw = strings[0]!;
   if (isSpecial(raw)) {
     // Not transactional, as in cx: the special nodes' ACLs change at once.
