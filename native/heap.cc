@@ -53,9 +53,32 @@ void TrimMalloc(const v8::FunctionCallbackInfo<v8::Value>& args) {
 #endif
 }
 
+// limitMallocArenas(n): let threads that have not used malloc yet share
+// the first n arenas (glibc mallopt(M_ARENA_MAX, n)) instead of each
+// getting one of its own. V8's worker threads (collector, compiler) each
+// kept an arena of 1-2 MiB resident that malloc_trim could not give back
+// (measured: 6 MiB of 54 MiB private after 10,000 guests). n is an
+// integer from 1 to 64, else a TypeError. Returns true when set, false
+// when the C library is not glibc or refused it.
+void LimitMallocArenas(const v8::FunctionCallbackInfo<v8::Value>& args) {
+  v8::Isolate* isolate = args.GetIsolate();
+  if (args.Length() != 1 || !args[0]->IsInt32() || args[0].As<v8::Int32>()->Value() < 1 ||
+      args[0].As<v8::Int32>()->Value() > 64) {
+    isolate->ThrowException(v8::Exception::TypeError(
+        v8::String::NewFromUtf8Literal(isolate, "limitMallocArenas(n): n is an integer from 1 to 64")));
+    return;
+  }
+#if defined(__GLIBC__)
+  args.GetReturnValue().Set(mallopt(M_ARENA_MAX, args[0].As<v8::Int32>()->Value()) == 1);
+#else
+  args.GetReturnValue().Set(false);
+#endif
+}
+
 void Init(v8::Local<v8::Object> exports, v8::Local<v8::Value>, void*) {
   NODE_SET_METHOD(exports, "memoryPressure", MemoryPressure);
   NODE_SET_METHOD(exports, "trimMalloc", TrimMalloc);
+  NODE_SET_METHOD(exports, "limitMallocArenas", LimitMallocArenas);
 }
 
 }  // namespace
