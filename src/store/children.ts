@@ -11,7 +11,6 @@
  * /local/domain with 10,000 entries copies a few 32-slot arrays, not the
  * whole list; listing order there comes from a per-entry rank.
  */
-import { packedLeafIs, packedLeafName, packedLeafNode, packedLeafRank, packLeaf } from "./frozen.js";
 import { Node } from "./node.js";
 import type { Perms } from "./perms.js";
 
@@ -175,6 +174,24 @@ interface LeafObject {
  * not three objects each.
  */
 type Leaf = LeafObject | string;
+
+/** How a child and its rank are packed into one string and read back (store/frozen.ts implements it). */
+export interface PackedLeafCodec {
+  /** The packed leaf, or null when `node` is not cold and packable. */
+  pack(node: Node, rank: number): string | null;
+  rank(leaf: string): number;
+  is(leaf: string, name: string): boolean;
+  name(leaf: string): string;
+  /** A new node object at each call. */
+  node(leaf: string): Node;
+}
+
+/**
+ * The codec of every packed leaf, installed by the first packing
+ * (`packLeaves`): no leaf is packed before it. Passed in rather than
+ * imported, as the packed format builds on these directories.
+ */
+let codec: PackedLeafCodec | null = null;
 interface Bitmap {
   readonly kind: 0;
   readonly bitmap: number;
@@ -192,19 +209,19 @@ function isInner(e: HamtEntry): e is Bitmap | Collision {
 }
 
 function leafIs(l: Leaf, name: string): boolean {
-  return typeof l === "string" ? packedLeafIs(l, name) : l.node.name === name;
+  return typeof l === "string" ? codec!.is(l, name) : l.node.name === name;
 }
 
 function leafName(l: Leaf): string {
-  return typeof l === "string" ? packedLeafName(l) : l.node.name;
+  return typeof l === "string" ? codec!.name(l) : l.node.name;
 }
 
 function leafNode(l: Leaf): Node {
-  return typeof l === "string" ? packedLeafNode(l) : l.node;
+  return typeof l === "string" ? codec!.node(l) : l.node;
 }
 
 function leafRank(l: Leaf): number {
-  return typeof l === "string" ? packedLeafRank(l) : l.rank;
+  return typeof l === "string" ? codec!.rank(l) : l.rank;
 }
 
 /** Leaves in listing order. */
@@ -329,7 +346,9 @@ class LargeChildren implements Children {
    * the packed form, and nothing a reader can observe changes. Returns how
    * many were packed.
    */
-  packLeaves(): number {
+  packLeaves(with_: PackedLeafCodec): number {
+    if (codec !== null && codec !== with_) throw new Error("packed leaves have one codec");
+    codec = with_;
     let packed = 0;
     const visit = (e: Bitmap | Collision): void => {
       const slots = (e.kind === 1 ? e.leaves : e.entries) as HamtEntry[];
@@ -340,7 +359,7 @@ class LargeChildren implements Children {
           visit(x);
           continue;
         }
-        const leaf = packLeaf(x.node, x.rank);
+        const leaf = with_.pack(x.node, x.rank);
         if (leaf !== null) {
           slots[i] = leaf;
           packed++;
@@ -460,9 +479,9 @@ export function eachUnpacked(c: Children, visit: (child: Node) => void): void {
   else c.each(visit);
 }
 
-/** Pack the cold children of a large directory into its leaves (LargeChildren.packLeaves); 0 for others. */
-export function packLeaves(c: Children): number {
-  return c instanceof LargeChildren ? c.packLeaves() : 0;
+/** Pack the cold children of a large directory into its leaves with `with_` (LargeChildren.packLeaves); 0 for others. */
+export function packLeaves(c: Children, with_: PackedLeafCodec): number {
+  return c instanceof LargeChildren ? c.packLeaves(with_) : 0;
 }
 
 /** Is `c` a flat directory (at most SMALL_MAX children, listed in insertion order)? */

@@ -15,7 +15,7 @@
  * current tree (the same object) or already garbage.
  */
 import { eachUnpacked, isFlat, packLeaves, type Children } from "./children.js";
-import { FrozenChildren, pack } from "./frozen.js";
+import { FrozenChildren, pack, PACKED_LEAVES } from "./frozen.js";
 import { representChildrenAs, type Node, OverlayNode } from "./node.js";
 
 /** Largest unit, packed bytes: a thawed path and the next packing cost at most this much. */
@@ -149,7 +149,7 @@ export class ColdSubtreeCompactor {
     const c = f.node.children!;
     if (f.total < 0 && this.unpacked === f.unpackedBefore) this.settled.add(c);
     // A large directory's cold children (packed in this walk or before) become packed leaves.
-    this.stats.leaves += packLeaves(c);
+    this.stats.leaves += packLeaves(c, PACKED_LEAVES);
     return f.total;
   }
 

@@ -24,7 +24,7 @@
  * NAMES_MAX names (then names are packed as they are): a guest inventing
  * names costs it a bounded amount of memory, and changes nothing else.
  */
-import { encodeListing, flatChildren, isFlat, sameNames, type Children } from "./children.js";
+import { encodeListing, flatChildren, isFlat, sameNames, type Children, type PackedLeafCodec } from "./children.js";
 import { Node, OverlayNode } from "./node.js";
 import { Perms } from "./perms.js";
 import { writeVarint, Writer } from "../state/binary.js";
@@ -226,41 +226,36 @@ export class FrozenChildren implements Children {
  * packed node is decoded.
  */
 
-/** `node`, the child of listing rank `rank`, as a packed leaf; null unless it is cold and packable. */
-export function packLeaf(node: Node, rank: number): string | null {
-  const c = node.children;
-  if (node instanceof OverlayNode || (c !== null && !(c instanceof FrozenChildren))) return null;
-  packer.reset();
-  packer.varint(rank);
-  if (!packRecord(node, true)) return null;
-  return packer.buffer.toString("latin1", 0, packer.length);
-}
-
-/** The listing rank of a packed leaf. */
-export function packedLeafRank(leaf: string): number {
-  at = 0;
-  return varint(leaf);
-}
-
-/** Is `leaf` the packed child named `name`? */
-export function packedLeafIs(leaf: string, name: string): boolean {
-  at = 0;
-  varint(leaf);
-  return nameIs(leaf, name);
-}
-
-export function packedLeafName(leaf: string): string {
-  at = 0;
-  varint(leaf);
-  return readName(leaf);
-}
-
-/** The node a packed leaf holds (a new object at each call, as any decoding). */
-export function packedLeafNode(leaf: string): Node {
-  at = 0;
-  varint(leaf);
-  return decode(leaf, at);
-}
+/** Packed leaves: the codec large directories read them with (children.ts). */
+export const PACKED_LEAVES: PackedLeafCodec = {
+  pack(node: Node, rank: number): string | null {
+    const c = node.children;
+    if (node instanceof OverlayNode || (c !== null && !(c instanceof FrozenChildren))) return null;
+    packer.reset();
+    packer.varint(rank);
+    if (!packRecord(node, true)) return null;
+    return packer.buffer.toString("latin1", 0, packer.length);
+  },
+  rank(leaf: string): number {
+    at = 0;
+    return varint(leaf);
+  },
+  is(leaf: string, name: string): boolean {
+    at = 0;
+    varint(leaf);
+    return nameIs(leaf, name);
+  },
+  name(leaf: string): string {
+    at = 0;
+    varint(leaf);
+    return readName(leaf);
+  },
+  node(leaf: string): Node {
+    at = 0;
+    varint(leaf);
+    return decode(leaf, at);
+  },
+};
 
 /**
  * The same children object, or the same packed body (a lookup into packed
