@@ -328,6 +328,44 @@ export const SCENARIOS: Scenario[] = [
     s.perms(0, "/shared3");
     s.op(0, Op.IS_DOMAIN_INTRODUCED, b("3"));
   }),
+  scenario("a large directory of cold guest trees, read and changed after they are packed", 2, (s) => {
+    // 40 homes and 40 backend entries: large directories (a trie), their cold
+    // entries packed into the trie once still (the daemon packs every 3 ms here).
+    for (let d = 1; d <= 40; d++) {
+      s.write(0, `/local/domain/${d}/name`, `guest-${d}`);
+      s.write(0, `/local/domain/${d}/device/vif/0/state`, "4");
+      s.write(0, `/local/domain/${d}/device/vif/0/backend`, `/local/domain/0/backend/vif/${d}/0`);
+      s.setPerms(0, `/local/domain/${d}`, [`n${d}`, "r0"]);
+      s.write(0, `/local/domain/0/backend/vif/${d}/0/frontend-id`, String(d));
+    }
+    // Still for a while: both walks and the packing of the entries happen meanwhile.
+    for (let i = 0; i < 1000; i++) s.read(1, "/local/domain/1/name");
+    s.dir(0, "/local/domain");
+    s.op(0, Op.DIRECTORY_PART, b("/local/domain", "0"));
+    s.dir(0, "/local/domain/0/backend/vif");
+    s.read(0, "/local/domain/17/device/vif/0/backend");
+    s.perms(0, "/local/domain/17");
+    s.perms(0, "/local/domain/17/device/vif/0/state");
+    s.read(0, "/local/domain/41/name");
+    s.watch(1, "/local/domain/9", "w9");
+    const t = s.start(0);
+    s.read(0, "/local/domain/5/name", t);
+    s.write(0, "/local/domain/5/device/vif/0/state", "5", t);
+    s.end(0, t);
+    s.read(0, "/local/domain/5/device/vif/0/state");
+    s.rm(0, "/local/domain/9");
+    s.write(0, "/local/domain/9/name", "again");
+    s.setPerms(0, "/local/domain/12", ["n12", "r3"]);
+    s.write(0, "/local/domain/0/backend/vif/12/0/state", "1");
+    s.dir(0, "/local/domain");
+    for (let i = 0; i < 1000; i++) s.read(1, "/local/domain/1/name");
+    s.dir(0, "/local/domain");
+    s.read(0, "/local/domain/9/name");
+    s.perms(0, "/local/domain/12");
+    s.dir(0, "/local/domain/12/device/vif/0");
+    s.rm(0, "/local/domain/0/backend/vif");
+    s.dir(0, "/local/domain/0/backend");
+  }),
   scenario("control commands", 1, (s) => {
     for (const c of [["check"], ["help"], ["quota"], ["quota-soft"], ["quota", "0"], ["quota", "99"], ["print", "hello"], ["nonsense"], ["log"], ["quota", "set", "nodes", "0"], ["quota", "set", "bogus", "5"]]) {
       s.op(0, Op.CONTROL, b(...c));
