@@ -263,7 +263,7 @@ export function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, t
   });
 }
 
-function lastJson(text: string): Record<string, unknown> | null {
+export function lastJson(text: string): Record<string, unknown> | null {
   const lines = text.split("\n").filter((l) => l.startsWith("{"));
   const last = lines[lines.length - 1];
   return last ? (JSON.parse(last) as Record<string, unknown>) : null;

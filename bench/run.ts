@@ -47,6 +47,7 @@ import {
   startTsxenstored,
   cpuSeconds,
   exec,
+  lastJson,
   stopAll,
   stopAllSync,
   daemonCpuSeconds,
@@ -61,6 +62,7 @@ import { MetricsOverhead } from "./metrics.js";
 import { writeReport } from "./report/index.js";
 import { emulationUnavailable } from "../test/helpers/emulated.js";
 import type {
+  InProcessBoot,
   Config,
   FanoutRow,
   ParRow,
@@ -665,7 +667,25 @@ class Suite {
         const cpu = g.map((x) => x.daemonCpuS).filter((x): x is number => x !== null);
         rows.push({ ...row!, daemonCpuS: cpu.length === g.length ? median(cpu) : null, bootRunsS: g.map((x) => x.bootS) });
       }
-    return { rounds: cc.rounds, repeatBelowS: cc.repeatBelowS, rows };
+    // tsxenstored's own handling of the same requests, without sockets (a fresh process each time).
+    const inProcess: InProcessBoot[] = [];
+    const script = join(dirname(fileURLToPath(import.meta.url)), "inproc-boot.js");
+    for (const n of cc.guests) {
+      const runs: InProcessBoot[] = [];
+      for (let r = 0; r < cc.rounds; r++) {
+        await this.attempt(`in-process boot ${n}`, async () => {
+          const out = await exec(process.execPath, [script, String(n)]);
+          const j = lastJson(out.stdout);
+          if (out.status !== 0 || !j) throw new Error(`inproc-boot ${n} failed (status ${out.status}): ${out.stderr.trim().slice(-500)}`);
+          runs.push({ guests: n, requests: num(j, "requests"), seconds: num(j, "seconds"), usPerRequest: num(j, "usPerRequest") });
+        });
+      }
+      if (!runs.length) continue;
+      const mid = [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor(runs.length / 2)]!;
+      inProcess.push(mid);
+      log(`in-process boot ${n}: ${mid.seconds.toFixed(2)} s, ${mid.usPerRequest.toFixed(1)} us per request (median of ${runs.length})`);
+    }
+    return { rounds: cc.rounds, repeatBelowS: cc.repeatBelowS, rows, inProcess };
   }
 
   /**

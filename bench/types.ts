@@ -222,6 +222,19 @@ export interface ColdStartResults {
   rounds: number;
   repeatBelowS: number;
   rows: ColdStartRow[];
+  /**
+   * The same guests' requests handed to a Xenstored in one fresh process,
+   * no sockets (bench/inproc-boot.ts): tsxenstored's own handling; the
+   * median of the rounds. Absent in older results.
+   */
+  inProcess?: InProcessBoot[];
+}
+
+export interface InProcessBoot {
+  guests: number;
+  requests: number;
+  seconds: number;
+  usPerRequest: number;
 }
 
 /** One reading of /proc/<pid>/status, in KiB. */

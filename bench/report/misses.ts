@@ -1,5 +1,6 @@
 /** "Where a target is missed, and why": the paragraphs under the targets table, from the run's own numbers. */
 import { median } from "../lib.js";
+import { inProcessAgainstTarget } from "./sections/cold-start.js";
 import type { BootRow, FullStoreDaemon, ParRow, Results, SeqRow, TestXenstoreRun } from "../types.js";
 import { g, mib, n, pct, ratio } from "./format.js";
 import { bytesPerNode, lastReading } from "./sections/full-store.js";
@@ -137,7 +138,15 @@ export function explainMisses(r: Results, checks: Check[]): string {
         const wox = warm("oxenstored");
         return `${n(size)} guests: tsxenstored ${g(ts?.bootS)} s, ${perReq(ts)} µs of daemon CPU per request${wts ? ` (warmed up, section 5: ${g(wts.bootS)} s, ${perReq(wts)} µs)` : ""}; oxenstored ${g(ox?.bootS)} s, ${perReq(ox)} µs${wox ? ` (warmed up: ${g(wox.bootS)} s, ${perReq(wox)} µs)` : ""}; ${c.what.replace(/^[\d,]+ guests, fresh daemon: /, "").replace(/ \(quick.*\)$/, "")} ${ratio(c.ratio)}`;
       });
-    out.push(`* **Cold start.** A fresh tsxenstored runs its first requests in V8's interpreter and compiles the busy code as it goes; cxenstored and oxenstored are compiled ahead of time. The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.`);
+    const inProc = inProcessAgainstTarget(r);
+    const verdict = (x: (typeof inProc)[number]): string =>
+      x.allowedUs === null ? "" : x.usPerRequest >= x.allowedUs ? ": over it before any system call" : `: within it, leaving ${g(x.allowedUs - x.usPerRequest)} µs for the system calls, wake-ups and event loop around each request`;
+    const inProcSaid = inProc.length
+      ? ` tsxenstored's own handling of the same requests, in one process without any socket (the second table of section 12): ${inProc.map((x) => `${n(x.guests)} guests ${g(x.usPerRequest)} µs per request, where the target allows ${x.allowedUs === null ? "–" : g(x.allowedUs)} µs for everything a request costs${verdict(x)}`).join("; ")}. That handling (transactions with an overlay each, replayed at commit; SET_PERMS; watches; the history) is the work to make faster.`
+      : "";
+    out.push(
+      `* **Cold start.** A fresh tsxenstored warms itself up before it accepts (\`--warm-up\`), so a cold boot costs about what a warm one does (the "warm" column). The daemons' cost per request on a fresh daemon, in this run: ${said.join(". ")}.${inProcSaid}`,
+    );
   }
   if (missed(/^13 .*VmRSS/) && r.fullStore) {
     const ds = r.fullStore.daemons;

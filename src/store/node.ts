@@ -44,7 +44,8 @@ export class Node {
     readonly perms: Perms,
     readonly children: Children | null,
     /**
-     * The name is already the one to keep: a node made again from its
+     * The name is already the one to keep: a node's copy with a change
+     * (its name was interned when first made), a node made again from its
      * parent's slots (interned when first stored) or decoded from a packed
      * subtree (the name dictionary's copy, or a large directory's entry
      * name such as a domid, which no other node shares).
@@ -55,16 +56,16 @@ export class Node {
   }
 
   withValue(value: string): Node {
-    return value === this.value ? this : new Node(this.name, value, this.perms, this.children);
+    return value === this.value ? this : new Node(this.name, value, this.perms, this.children, true);
   }
 
   withPerms(perms: Perms): Node {
-    return perms === this.perms ? this : new Node(this.name, this.value, perms, this.children);
+    return perms === this.perms ? this : new Node(this.name, this.value, perms, this.children, true);
   }
 
   withChildren(children: Children | null): Node {
     const c = children && children.size === 0 ? null : children;
-    return c === this.children ? this : new Node(this.name, this.value, this.perms, c);
+    return c === this.children ? this : new Node(this.name, this.value, this.perms, c, true);
   }
 
   child(name: string): Node | undefined {
