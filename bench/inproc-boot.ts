@@ -11,53 +11,19 @@
  *
  *   node dist/bench/inproc-boot.js GUESTS   -> one line of JSON
  */
-import { warmUp } from "../src/daemon/warmup.js";
+import { ScratchClient, warmUp } from "../src/daemon/warmup.js";
 import { EmulatedHypervisor } from "../src/hypervisor/emulated.js";
 import { Op } from "../src/protocol/messages.js";
-import { PacketParser } from "../src/protocol/parser.js";
-import { encodePacket, joinStrings } from "../src/protocol/serializer.js";
-import type { Peer } from "../src/transport/transport.js";
 import { Xenstored } from "../src/server/xenstored.js";
 
-/** dom0's toolstack connection: each request's reply comes back before `req` returns. */
-class Toolstack {
-  private readonly parser = new PacketParser(1 << 20);
-  private readonly peer: Peer;
-  private reply = "";
-  private nextId = 1;
-  requests = 0;
-
-  constructor(x: Xenstored) {
-    this.peer = x.endpoint.connect(
-      { kind: "socket", domid: 0, readonly: false },
-      {
-        write: (d) => {
-          for (const p of this.parser.push(d)) if (p.type !== Op.WATCH_EVENT) this.reply = p.payload.toString("latin1");
-          return d.length;
-        },
-        close: () => {},
-      },
-    );
-  }
-
-  req(op: Op, args: readonly string[], tx = 0): string {
-    this.requests++;
-    this.reply = "";
-    this.peer.received(encodePacket(op, this.nextId++, tx, joinStrings(args)));
-    return this.reply;
-  }
-}
-
 /** One guest as xsload's guest_create makes it (the boot mode: in transactions). */
-function guest(ts: Toolstack, d: number): void {
-  const start = (): number => Number(ts.req(Op.TRANSACTION_START, [""]).replace(/\0$/, ""));
+function guest(ts: ScratchClient, d: number): void {
+  const start = (): number => Number(ts.req(Op.TRANSACTION_START, [""]).toString("latin1").replace(/\0$/, ""));
   const mknod = (tx: number, p: string, ...perms: string[]): void => {
     ts.req(Op.MKDIR, [p], tx);
     ts.req(Op.SET_PERMS, [p, ...perms], tx);
   };
-  const write = (tx: number, p: string, v: string): void => {
-    ts.req(Op.WRITE, [p, v], tx);
-  };
+  const write = (tx: number, p: string, v: string): void => ts.write(p, v, tx);
   const uuid = `6b1f2a3c-0000-4000-8000-${String(d).padStart(12, "0")}`;
   const home = `/local/domain/${d}`;
   const vm = `/vm/${uuid}`;
@@ -144,7 +110,7 @@ function guest(ts: Toolstack, d: number): void {
 export function inprocBoot(guests: number, warmGuests = 300): { guests: number; requests: number; seconds: number; usPerRequest: number } {
   warmUp(warmGuests);
   const x = new Xenstored({ hypervisor: new EmulatedHypervisor(`0-${guests + 1}`) });
-  const ts = new Toolstack(x);
+  const ts = new ScratchClient(x, "socket", 0);
   const t0 = performance.now();
   for (let d = 1; d <= guests; d++) guest(ts, d);
   const seconds = (performance.now() - t0) / 1000;

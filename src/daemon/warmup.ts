@@ -25,8 +25,8 @@ export interface WarmUpResult {
   readonly ms: number;
 }
 
-/** A client of the scratch daemon that gets each reply back synchronously. */
-class ScratchClient {
+/** A client of an in-process daemon that gets each reply back synchronously (also bench/inproc-boot.ts). */
+export class ScratchClient {
   private readonly parser = new PacketParser(1 << 20);
   private readonly peer: Peer;
   private payloads: Buffer[] = [];
