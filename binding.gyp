@@ -6,6 +6,11 @@
       "cflags": ["-Wall", "-O2"]
     },
     {
+      "target_name": "tsxs_stream",
+      "sources": ["native/unix-stream.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    },
+    {
       "target_name": "tsxs_idle",
       "sources": ["native/idle-poll.c"],
       "cflags": ["-Wall", "-Wextra", "-O2"]

@@ -15,7 +15,8 @@ import { isDaemonChild, launch, reportToLauncher } from "../system/daemonize.js"
 import { PidFile, PidFileError } from "../system/pidfile.js";
 import { Notifier } from "../system/sdnotify.js";
 import { defaultExec, emitUnits, nodeCommand } from "../system/units.js";
-import { socketAnswers, UnixListener } from "../transport/unix.js";
+import { createUnixListener } from "../transport/listeners.js";
+import { socketAnswers, type SocketListener } from "../transport/unix.js";
 import { DurableState } from "../server/durable.js";
 import { describeAddress as inspectorAt } from "../inspect/address.js";
 import type { InspectServer } from "../inspect/server.js";
@@ -32,7 +33,7 @@ import { warmUp } from "./warmup.js";
 
 export interface Daemon {
   readonly xenstored: Xenstored;
-  readonly listeners: UnixListener[];
+  readonly listeners: SocketListener[];
   /** The inspector page's server (--inspect), or null. */
   readonly inspector: InspectServer | null;
   /** The metrics listener (--metrics), if any. */
@@ -138,7 +139,7 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
     process.exit(1);
   };
   const pidFile = opts.pidFile ? PidFile.claim(opts.pidFile) : null;
-  const listeners: UnixListener[] = [];
+  const listeners: SocketListener[] = [];
   let metrics: MetricsServer | null = null;
   // Packs cold subtrees once the daemon serves (below).
   const compactor = new ColdSubtreeCompactor();
@@ -183,17 +184,17 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       log(`warmed up: ${w.guests} guests, ${w.requests} requests on a scratch store in ${w.ms.toFixed(0)} ms`);
     }
     if (inherited) {
-      const rw = new UnixListener(endpoint, null, { readonly: false, mode: 0o600 });
+      const rw = createUnixListener(endpoint, null, { readonly: false, mode: 0o600 }, opts.socketIo);
       listeners.push(rw);
       await rw.adopt(inherited.rw);
       if (inherited.ro !== null) {
-        const ro = new UnixListener(endpoint, null, { readonly: true, mode: 0o660 });
+        const ro = createUnixListener(endpoint, null, { readonly: true, mode: 0o660 }, opts.socketIo);
         listeners.push(ro);
         await ro.adopt(inherited.ro);
       }
     } else {
-      listeners.push(new UnixListener(endpoint, opts.socketPath, { readonly: false, mode: 0o600 }));
-      if (opts.roSocketPath) listeners.push(new UnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }));
+      listeners.push(createUnixListener(endpoint, opts.socketPath, { readonly: false, mode: 0o600 }, opts.socketIo));
+      if (opts.roSocketPath) listeners.push(createUnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }, opts.socketIo));
       for (const l of listeners) await l.listen();
     }
     await durable?.start();

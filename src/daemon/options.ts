@@ -12,6 +12,7 @@ import { parseQuotaName, Quotas, type QuotaKind } from "../quota/quotas.js";
 import { isLogLevel, type NoticeLevel } from "../util/notices.js";
 import { parseCount } from "../util/cparse.js";
 import { IDLE_POLL_MAX_US, IDLE_POLL_US } from "../system/idle-poll.js";
+import type { SocketIo } from "../transport/listeners.js";
 
 /** Guests the warm-up creates by default (src/daemon/warmup.ts): enough for the JIT, a few hundred ms. */
 export const WARM_UP_GUESTS = 300;
@@ -52,6 +53,8 @@ export interface DaemonOptions {
   warmUp: number;
   /** Microseconds the event loop polls before waiting, during bursts of requests (0: off). */
   idlePoll: number;
+  /** How the dom0 sockets are served: native/unix-stream.c, or node:net. */
+  socketIo: SocketIo;
 }
 
 export interface UnitRequest {
@@ -146,6 +149,11 @@ tsxenstored options:
                           idle, so that it is not woken for each request;
                           never while the daemon may run on one CPU only;
                           0 turns it off
+      --socket-io <io>    how the Unix sockets are served: native (default:
+                          accepted, read and written by the daemon's own C
+                          addon, one callback per event-loop turn for all
+                          clients) or node (Node.js's net module); native
+                          falls back to node where the addon is not built
 
 On a Xen host (/proc/xen/capabilities and /dev/xen/evtchn present) the
 daemon serves dom0's kernel ring and every introduced guest's ring; without
@@ -229,6 +237,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
         "log-level": { type: "string" },
         "warm-up": { type: "string" },
         "idle-poll": { type: "string" },
+        "socket-io": { type: "string" },
         prefix: { type: "string" },
       },
     });
@@ -284,6 +293,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
   if (v["log-level"] !== undefined && v["log-file"] === undefined) throw new UsageError("--log-level goes with --log-file");
   const idlePoll = v["idle-poll"] !== undefined ? int("--idle-poll", v["idle-poll"]) : IDLE_POLL_US;
   if (idlePoll > IDLE_POLL_MAX_US) throw new UsageError(`--idle-poll: at most ${IDLE_POLL_MAX_US} microseconds`);
+  const socketIo = v["socket-io"] ?? "native";
+  if (socketIo !== "native" && socketIo !== "node") throw new UsageError(`--socket-io: "native" or "node", not "${socketIo}"`);
   const logFile = v["log-file"] === undefined ? null : v["log-file"] === "-" ? "-" : resolve(v["log-file"]);
   return {
     foreground: v["no-fork"] ?? false,
@@ -312,5 +323,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): D
     logLevel,
     warmUp: v["warm-up"] !== undefined ? int("--warm-up", v["warm-up"]) : WARM_UP_GUESTS,
     idlePoll,
+    socketIo,
   };
 }

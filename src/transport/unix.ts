@@ -15,7 +15,26 @@ export interface ListenerOptions {
   mode: number;
 }
 
-export class UnixListener {
+/** A listening Unix socket whose clients become the daemon's dom0 connections. */
+export interface SocketListener {
+  readonly path: string | null;
+  /** Bind our own socket at `path`, replacing a stale one, but never one a running daemon still answers on. */
+  listen(): Promise<void>;
+  /** Serve an already-listening socket inherited from systemd. */
+  adopt(fd: number): Promise<void>;
+  /** Stop accepting clients and serving input; output still goes out (the start of shutdown). */
+  quiesce(): void;
+  /**
+   * Shut down: stop accepting, stop processing requests, let every reply
+   * already produced reach its client, then close. Input that arrives
+   * meanwhile is read and dropped, so that closing does not reset the
+   * connection under the client's feet. Bounded by `graceMs`.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** The listener on node:net: where the native transport (src/transport/unix-native.ts) is not built, or not chosen. */
+export class NodeUnixListener implements SocketListener {
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
   /** We created the socket file (and so remove it on shutdown). */
@@ -33,17 +52,7 @@ export class UnixListener {
    */
   async listen(): Promise<void> {
     if (!this.path) throw new Error("no socket path");
-    makeDirs(dirname(this.path));
-    let stale = false;
-    try {
-      stale = statSync(this.path).isSocket();
-    } catch {
-      /* not there */
-    }
-    if (stale) {
-      if (await socketAnswers(this.path)) throw new Error(`${this.path} is in use: another xenstored is running`);
-      rmSync(this.path, { force: true });
-    }
+    await clearSocketPath(this.path);
     await this.start({ path: this.path });
     chmodSync(this.path, this.opts.mode);
     this.owned = true;
@@ -156,6 +165,24 @@ export class UnixListener {
 
 /** After our last byte is flushed, how long shutdown keeps reading a client's input. */
 const LINGER_MS = 50;
+
+/**
+ * Make way for a socket at `path`: its directories made, a stale socket
+ * there removed, but never one a running daemon still answers on.
+ */
+export async function clearSocketPath(path: string): Promise<void> {
+  makeDirs(dirname(path));
+  let stale = false;
+  try {
+    stale = statSync(path).isSocket();
+  } catch {
+    /* not there */
+  }
+  if (stale) {
+    if (await socketAnswers(path)) throw new Error(`${path} is in use: another xenstored is running`);
+    rmSync(path, { force: true });
+  }
+}
 
 function makeDirs(dir: string): void {
   const parts = dir.split("/").filter(Boolean);

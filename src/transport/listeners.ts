@@ -1,0 +1,19 @@
+/**
+ * Which Unix socket transport serves the dom0 sockets: the native one
+ * (src/transport/unix-native.ts) where its addon is built, else node:net's
+ * (src/transport/unix.ts). `--socket-io node` keeps node:net's.
+ */
+import type { Endpoint } from "./transport.js";
+import { NodeUnixListener, type ListenerOptions, type SocketListener } from "./unix.js";
+import { NativeUnixListener, nativeStreamsAvailable } from "./unix-native.js";
+
+export type SocketIo = "native" | "node";
+
+/** The transport `want` names, or node:net's when the native one is not built. */
+export function socketIoInUse(want: SocketIo): SocketIo {
+  return want === "native" && nativeStreamsAvailable() ? "native" : "node";
+}
+
+export function createUnixListener(endpoint: Endpoint, path: string | null, opts: ListenerOptions, io: SocketIo): SocketListener {
+  return socketIoInUse(io) === "native" ? new NativeUnixListener(endpoint, path, opts) : new NodeUnixListener(endpoint, path, opts);
+}
