@@ -15,7 +15,9 @@
  * events; a check handle, run once after each poll phase, hands the queue
  * to JavaScript in one callback: an Int32Array of (kind, id, offset,
  * length) quads, their count, and a Buffer holding the turn's input (a
- * pooled one: views of it stay valid). JavaScript writes
+ * pooled one: views of it stay valid). Input is handed over in whole
+ * xenstore packets (the rest waits for the next read), so a request
+ * written in pieces costs one call into JavaScript, not one per piece. JavaScript writes
  * replies synchronously (`write`); what the socket does not take at once
  * is copied and sent when it becomes writable, and JavaScript is told
  * (`drained`) once it all went. A connection's id is its slot, reused only
@@ -40,6 +42,9 @@ enum { EV_DATA = 1, EV_DRAINED = 2, EV_CLOSED = 3, EV_ACCEPTED = 4 };
 /* At most this much is read from one connection per turn (fairness; the poll is level-triggered). */
 #define READ_MAX (64 * 1024)
 
+/* Packets announcing a larger payload are handed over at once, whole or not (the daemon refuses them). */
+#define FRAME_MAX (64 * 1024)
+
 typedef struct slot {
 	uv_poll_t poll;
 	int fd;
@@ -52,6 +57,8 @@ typedef struct slot {
 	int shut_after_flush;	/* shutdown(SHUT_WR) once the pending output is sent */
 	unsigned events;	/* what the poll handle watches now */
 	char *pending;		/* output the socket did not take yet */
+	char *partial;		/* input after the last whole packet, not handed over yet */
+	size_t partial_len, partial_cap;
 	size_t pending_len, pending_off, pending_cap;
 } slot_t;
 
@@ -200,6 +207,7 @@ static void on_closed(uv_handle_t *h)
 
 	close(s->fd);
 	free(s->pending);
+	free(s->partial);
 	/* The slot stays taken until JavaScript has seen `closed` (check_cb frees it). */
 	queue_event(EV_CLOSED, s->id, 0, 0);
 }
@@ -257,6 +265,68 @@ static void do_accept(slot_t *l)
 	}
 }
 
+/*
+ * The length of the longest prefix of buf made of whole xenstore packets
+ * (a 16-byte header whose last word is the payload's length, then the
+ * payload). A header announcing more than FRAME_MAX makes it all: the
+ * daemon's parser refuses it and drops the connection.
+ */
+static size_t whole_packets(const char *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (len - off >= 16) {
+		const unsigned char *h = (const unsigned char *)buf + off + 12;
+		uint32_t plen = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
+		if (plen > FRAME_MAX)
+			return len;
+		if (len - off - 16 < plen)
+			break;
+		off += 16 + (size_t)plen;
+	}
+	return off;
+}
+
+/*
+ * `got` bytes of s's input were read into S.input at `start`: hand over the
+ * whole packets among them (after what s kept from before), keep the rest.
+ * Clients write a request's header and payload separately (libxenstore
+ * does): JavaScript then runs once per request, not once per write.
+ */
+static void take_input(slot_t *s, size_t start, size_t got)
+{
+	size_t whole;
+
+	if (s->partial_len) {
+		if (reserve((void **)&s->partial, &s->partial_cap, s->partial_len + got, 1) < 0)
+			abort();
+		memcpy(s->partial + s->partial_len, S.input + start, got);
+		s->partial_len += got;
+		S.input_len = start;
+		whole = whole_packets(s->partial, s->partial_len);
+		if (whole == 0)
+			return;
+		if (reserve((void **)&S.input, &S.input_cap, start + whole, 1) < 0)
+			abort();
+		memcpy(S.input + start, s->partial, whole);
+		S.input_len = start + whole;
+		memmove(s->partial, s->partial + whole, s->partial_len - whole);
+		s->partial_len -= whole;
+	} else {
+		whole = whole_packets(S.input + start, got);
+		if (whole < got) {
+			if (reserve((void **)&s->partial, &s->partial_cap, got - whole, 1) < 0)
+				abort();
+			memcpy(s->partial, S.input + start + whole, got - whole);
+			s->partial_len = got - whole;
+			S.input_len = start + whole;
+		}
+		if (whole == 0)
+			return;
+	}
+	queue_event(EV_DATA, s->id, start, whole);
+}
+
 static void do_read(slot_t *s)
 {
 	size_t got = 0, start = S.input_len;
@@ -275,12 +345,12 @@ static void do_read(slot_t *s)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (got)
-			queue_event(EV_DATA, s->id, start, got);
+			take_input(s, start, got);
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
 			slot_close(s);	/* the peer is gone */
 		return;
 	}
-	queue_event(EV_DATA, s->id, start, got);
+	take_input(s, start, got);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)

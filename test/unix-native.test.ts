@@ -169,8 +169,30 @@ test("the addon: events, partial writes and pending output, drained, endAfterFlu
   const client = await open(join(dir, "s"));
   client.pause();
   await until(() => events.includes("accepted 42"));
-  client.write("hello");
-  await until(() => events.includes("data hello"));
+  // Input is handed over in whole packets: a request written in three pieces is one event.
+  const packet = encodePacket(Op.READ, 7, 0, Buffer.from("/hello\0", "latin1"));
+  const asText = packet.toString("latin1");
+  client.write(packet.subarray(0, 10));
+  await new Promise((r) => setTimeout(r, 30));
+  client.write(packet.subarray(10, 18));
+  await new Promise((r) => setTimeout(r, 30));
+  assert.deepEqual(events, ["accepted 42"], "nothing before the packet is whole");
+  client.write(packet.subarray(18));
+  await until(() => events.length === 2);
+  assert.deepEqual(events, ["accepted 42", `data ${asText}`]);
+  // Two packets and a half: the two now, the half with the rest of it.
+  client.write(Buffer.concat([packet, packet, packet.subarray(0, 20)]));
+  await until(() => events.length === 3);
+  assert.equal(events[2], `data ${asText}${asText}`);
+  client.write(packet.subarray(20));
+  await until(() => events.length === 4);
+  assert.equal(events[3], `data ${asText}`);
+  // A header announcing more than the framing allows is handed over as it is (the daemon refuses it).
+  const huge = Buffer.alloc(20);
+  huge.writeUInt32LE(1 << 20, 12);
+  client.write(huge);
+  await until(() => events.length === 5);
+  assert.equal(events[4], `data ${huge.toString("latin1")}`);
 
   // The client reads nothing: the socket fills, the rest is kept, and later writes are refused.
   const chunk = Buffer.alloc(1 << 20, 0x61);
