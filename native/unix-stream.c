@@ -42,8 +42,12 @@ enum { EV_DATA = 1, EV_DRAINED = 2, EV_CLOSED = 3, EV_ACCEPTED = 4 };
 /* At most this much is read from one connection per turn (fairness; the poll is level-triggered). */
 #define READ_MAX (64 * 1024)
 
-/* Packets announcing a larger payload are handed over at once, whole or not (the daemon refuses them). */
-#define FRAME_MAX (64 * 1024)
+/*
+ * Packets announcing a larger payload are handed over at once, whole or
+ * not: the daemon refuses them as soon as it sees the header (xs_wire.h's
+ * XENSTORE_PAYLOAD_MAX; cx closes the connection there and then).
+ */
+#define FRAME_MAX 4096
 
 typedef struct slot {
 	uv_poll_t poll;
