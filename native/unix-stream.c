@@ -54,6 +54,7 @@ typedef struct slot {
 	int fd;
 	int id;
 	int listener;		/* accepts connections (its `id` is the listener's tag) */
+	int accept_paused;	/* listener: out of descriptors, not watched until S.retry fires */
 	int tag;		/* listener: the tag given to `serve`; connection: its listener's tag */
 	int in_use;
 	int closing;		/* close requested: no more events but `closed` */
@@ -73,6 +74,7 @@ static struct {
 	uv_loop_t *loop;
 	uv_check_t check;	/* delivers the turn's events */
 	uv_idle_t idle;		/* while events wait: the loop must not block before delivering them */
+	uv_timer_t retry;	/* listeners that could not accept (out of descriptors) watch again when it fires */
 	int started;
 	slot_t **slots;
 	int nslots;
@@ -192,7 +194,7 @@ static void watch(slot_t *s)
 
 	if (s->closing)
 		return;
-	if (s->listener || s->receiving)
+	if (s->listener ? !s->accept_paused : s->receiving)
 		want |= UV_READABLE;
 	if (s->pending_len > s->pending_off)
 		want |= UV_WRITABLE;
@@ -249,14 +251,39 @@ static int flush(slot_t *s)
 	return 0;
 }
 
+/* ACCEPT_RETRY_MS after running out of descriptors, listeners try again. */
+#define ACCEPT_RETRY_MS 100
+
+static void on_retry(uv_timer_t *t)
+{
+	(void)t;
+	for (int id = 0; id < S.nslots; id++) {
+		slot_t *l = S.slots[id];
+		if (l && l->in_use && l->listener && l->accept_paused) {
+			l->accept_paused = 0;
+			watch(l);
+		}
+	}
+}
+
 static void do_accept(slot_t *l)
 {
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		slot_t *c;
 
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/*
+				 * The connection stays queued and the socket readable: watched
+				 * on, the loop would spin. Wait for descriptors to come free.
+				 */
+				l->accept_paused = 1;
+				watch(l);
+				uv_timer_start(&S.retry, on_retry, ACCEPT_RETRY_MS, 0);
+			}
 			return;	/* EAGAIN, or a connection that went away before it was taken */
+		}
 		c = slot_new(fd);
 		if (!c) {
 			close(fd);
@@ -494,6 +521,7 @@ static napi_value start(napi_env env, napi_callback_info info)
 	uv_unref((uv_handle_t *)&S.check);
 	/* Referenced: events waiting to be delivered keep the loop alive (a last `closed`, say). */
 	uv_idle_init(S.loop, &S.idle);
+	uv_timer_init(S.loop, &S.retry);
 	S.started = 1;
 	return int_value(env, 0);
 }

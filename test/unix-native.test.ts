@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { connect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -128,6 +128,32 @@ for (const io of ["native", "node"] as const) {
     assert.equal(d.child?.exitCode, null);
   });
 }
+
+test("--socket-io native: out of file descriptors, the daemon waits for some to come free instead of spinning, then serves the clients that waited", async () => {
+  const d = await startTsxenstored(["--socket-io", "native"]);
+  daemons.push(d);
+  const open0 = readdirSync(`/proc/${d.pid}/fd`).length;
+  const limit = open0 + 8;
+  assert.equal(spawnSync("prlimit", ["--pid", String(d.pid), `--nofile=${limit}:${limit}`]).status, 0);
+  // 8 are accepted; the rest wait in the listening socket's queue.
+  const socks = await Promise.all(Array.from({ length: 16 }, () => open(d.socket)));
+  await new Promise((r) => setTimeout(r, 300));
+  const cpu = (): number => {
+    const f = readFileSync(`/proc/${d.pid}/stat`, "latin1").split(") ")[1]!.split(" ");
+    return Number(f[11]) + Number(f[12]);
+  };
+  const before = cpu();
+  await new Promise((r) => setTimeout(r, 1000));
+  const ticks = cpu() - before;
+  assert.ok(ticks < 30, `the daemon used ${ticks} clock ticks in 1 s while out of descriptors`);
+  // The last client waited in the queue; once others leave it is taken and served.
+  for (const s of socks.slice(0, 12)) s.destroy();
+  const last = socks[15]!;
+  const got = readPackets(last, 1);
+  last.write(encodePacket(Op.WRITE, 1, 0, Buffer.from("/fds\0ok", "latin1")));
+  assert.deepEqual(await got, [{ type: Op.WRITE, reqId: 1, payload: "OK\0" }]);
+  for (const s of socks) s.destroy();
+});
 
 test("--socket-io: only native or node", () => {
   const r = spawnSync(process.execPath, [join(ROOT, "bin/tsxenstored"), "-N", "--socket-io", "uring"], { encoding: "utf8" });
