@@ -56,7 +56,6 @@ typedef struct slot {
 	int listener;		/* accepts connections (its `id` is the listener's tag) */
 	int accept_paused;	/* listener: out of descriptors, not watched until S.retry fires */
 	int tag;		/* listener: the tag given to `serve`; connection: its listener's tag */
-	int in_use;
 	int closing;		/* close requested: no more events but `closed` */
 	int receiving;		/* connection: reading input */
 	int shut_after_flush;	/* shutdown(SHUT_WR) once the pending output is sent */
@@ -150,7 +149,7 @@ static void queue_event(int kind, int id, size_t off, size_t len)
 
 static slot_t *slot_get(int id)
 {
-	if (id < 0 || id >= S.nslots || !S.slots[id] || !S.slots[id]->in_use)
+	if (id < 0 || id >= S.nslots)
 		return NULL;
 	return S.slots[id];
 }
@@ -180,7 +179,6 @@ static slot_t *slot_new(int fd)
 	}
 	s->fd = fd;
 	s->id = id;
-	s->in_use = 1;
 	s->poll.data = s;
 	S.slots[id] = s;
 	return s;
@@ -259,7 +257,7 @@ static void on_retry(uv_timer_t *t)
 	(void)t;
 	for (int id = 0; id < S.nslots; id++) {
 		slot_t *l = S.slots[id];
-		if (l && l->in_use && l->listener && l->accept_paused) {
+		if (l && l->listener && l->accept_paused) {
 			l->accept_paused = 0;
 			watch(l);
 		}

@@ -183,18 +183,18 @@ export async function startDaemon(opts: DaemonOptions, start: StartOptions = {})
       const w = warmUp(opts.warmUp);
       log(`warmed up: ${w.guests} guests, ${w.requests} requests on a scratch store in ${w.ms.toFixed(0)} ms`);
     }
+    // The read-write socket (0600) and the read-only one (0660).
+    const listener = (path: string | null, readonly: boolean): SocketListener => {
+      const l = createUnixListener(endpoint, path, { readonly, mode: readonly ? 0o660 : 0o600 }, opts.socketIo);
+      listeners.push(l);
+      return l;
+    };
     if (inherited) {
-      const rw = createUnixListener(endpoint, null, { readonly: false, mode: 0o600 }, opts.socketIo);
-      listeners.push(rw);
-      await rw.adopt(inherited.rw);
-      if (inherited.ro !== null) {
-        const ro = createUnixListener(endpoint, null, { readonly: true, mode: 0o660 }, opts.socketIo);
-        listeners.push(ro);
-        await ro.adopt(inherited.ro);
-      }
+      await listener(null, false).adopt(inherited.rw);
+      if (inherited.ro !== null) await listener(null, true).adopt(inherited.ro);
     } else {
-      listeners.push(createUnixListener(endpoint, opts.socketPath, { readonly: false, mode: 0o600 }, opts.socketIo));
-      if (opts.roSocketPath) listeners.push(createUnixListener(endpoint, opts.roSocketPath, { readonly: true, mode: 0o660 }, opts.socketIo));
+      listener(opts.socketPath, false);
+      if (opts.roSocketPath) listener(opts.roSocketPath, true);
       for (const l of listeners) await l.listen();
     }
     await durable?.start();

@@ -9,11 +9,7 @@ import { NativeUnixListener, nativeStreamsAvailable } from "./unix-native.js";
 
 export type SocketIo = "native" | "node";
 
-/** The transport `want` names, or node:net's when the native one is not built. */
-export function socketIoInUse(want: SocketIo): SocketIo {
-  return want === "native" && nativeStreamsAvailable() ? "native" : "node";
-}
-
+/** A listener on the transport `io` names, or on node:net's where the native one is not built. */
 export function createUnixListener(endpoint: Endpoint, path: string | null, opts: ListenerOptions, io: SocketIo): SocketListener {
-  return socketIoInUse(io) === "native" ? new NativeUnixListener(endpoint, path, opts) : new NodeUnixListener(endpoint, path, opts);
+  return io === "native" && nativeStreamsAvailable() ? new NativeUnixListener(endpoint, path, opts) : new NodeUnixListener(endpoint, path, opts);
 }

@@ -6,10 +6,10 @@
  * this saves per request, and why Node.js cannot do it itself, is in
  * docs/design.md ("The socket transport").
  */
-import { chmodSync, rmSync } from "node:fs";
+import { getSystemErrorName } from "node:util";
 import { addonLoader } from "../util/addon.js";
-import type { Endpoint, Peer } from "./transport.js";
-import { clearSocketPath, type ListenerOptions, type SocketListener } from "./unix.js";
+import type { Peer } from "./transport.js";
+import { LINGER_MS, UnixListenerBase } from "./unix.js";
 
 /** native/unix-stream.c's functions (each documented there). */
 export interface StreamAddon {
@@ -117,28 +117,16 @@ function nativeStreams(): Streams {
 }
 
 /** Listens on a Unix socket (or serves an inherited one) through native/unix-stream.c. */
-export class NativeUnixListener implements SocketListener {
+export class NativeUnixListener extends UnixListenerBase {
   private readonly streams = nativeStreams();
   private readonly native = this.streams.native;
   private readonly conns = new Set<Conn>();
   private tag = 0;
   private listenerId = -1;
-  private owned = false;
-  private closing = false;
 
-  constructor(
-    private readonly endpoint: Endpoint,
-    readonly path: string | null,
-    private readonly opts: ListenerOptions,
-  ) {}
-
-  async listen(): Promise<void> {
-    if (!this.path) throw new Error("no socket path");
-    await clearSocketPath(this.path);
-    const fd = this.native.bindListen(this.path, 511);
-    if (fd < 0) throw new Error(`listen on ${this.path}: ${errnoName(-fd)}`);
-    this.owned = true;
-    chmodSync(this.path, this.opts.mode);
+  protected async bindAt(path: string): Promise<void> {
+    const fd = this.native.bindListen(path, 511);
+    if (fd < 0) throw new Error(`listen on ${path}: ${getSystemErrorName(fd)}`);
     this.serve(fd);
   }
 
@@ -150,7 +138,7 @@ export class NativeUnixListener implements SocketListener {
   private serve(fd: number): void {
     this.tag = this.streams.addListener(this);
     const id = this.native.serve(fd, this.tag);
-    if (id < 0) throw new Error(`serve fd ${fd}: ${errnoName(-id)}`);
+    if (id < 0) throw new Error(`serve fd ${fd}: ${getSystemErrorName(id)}`);
     this.listenerId = id;
   }
 
@@ -192,10 +180,6 @@ export class NativeUnixListener implements SocketListener {
     this.conns.delete(c);
   }
 
-  quiesce(): void {
-    this.closing = true;
-  }
-
   async close(graceMs = 2000): Promise<void> {
     this.closing = true;
     if (this.listenerId >= 0) {
@@ -204,44 +188,32 @@ export class NativeUnixListener implements SocketListener {
     }
     this.streams.removeListener(this.tag);
     const conns = [...this.conns];
-    await Promise.race([
-      Promise.all(
-        conns.map(
-          (c) =>
-            new Promise<void>((resolve) => {
-              // FIN once everything written so far is flushed, then a short wait still reads (and
-              // drops) what the client sends, as closing with unread input would reset its connection.
-              const daemonSide = c.peer;
-              c.peer = { received: () => {}, drained: () => {}, closed: () => daemonSide.closed() };
-              c.onClosed = resolve;
-              this.native.receive(c.id, 1);
-              this.native.endAfterFlush(c.id);
-              const linger = (): void => {
-                if (this.native.pending(c.id) > 0) setTimeout(linger, 5).unref();
-                else setTimeout(resolve, LINGER_MS).unref();
-              };
-              linger();
-            }),
-        ),
+    await UnixListenerBase.farewell(
+      conns.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            // FIN once everything written so far is flushed (`drained` says when, if anything was
+            // still pending), then a short wait still reads (and drops) what the client sends, as
+            // closing with unread input would reset its connection.
+            const linger = (): void => void setTimeout(resolve, LINGER_MS).unref();
+            const daemonSide = c.peer;
+            c.peer = { received: () => {}, drained: linger, closed: () => daemonSide.closed() };
+            c.onClosed = resolve;
+            this.native.receive(c.id, 1);
+            this.native.endAfterFlush(c.id);
+            if (this.native.pending(c.id) <= 0) linger();
+          }),
       ),
-      new Promise((r) => setTimeout(r, graceMs).unref()),
-    ]);
+      graceMs,
+    );
     for (const c of conns) {
       if (!c.closing) {
         c.closing = true;
         this.native.close(c.id);
       }
     }
-    if (this.owned && this.path) rmSync(this.path, { force: true });
+    this.removeOwnSocket();
   }
 }
 
-/** After our last byte is flushed, how long shutdown keeps reading a client's input. */
-const LINGER_MS = 50;
-
 const NO_PEER: Peer = { received: () => {}, drained: () => {}, closed: () => {} };
-
-function errnoName(errno: number): string {
-  const names: Record<number, string> = { 2: "ENOENT", 13: "EACCES", 36: "ENAMETOOLONG", 98: "EADDRINUSE", 22: "EINVAL", 9: "EBADF" };
-  return names[errno] ?? `errno ${errno}`;
-}

@@ -33,29 +33,60 @@ export interface SocketListener {
   close(graceMs?: number): Promise<void>;
 }
 
-/** The listener on node:net: where the native transport (src/transport/unix-native.ts) is not built, or not chosen. */
-export class NodeUnixListener implements SocketListener {
-  private server: Server | null = null;
-  private readonly sockets = new Set<Socket>();
+/**
+ * What both listeners share: binding our own socket path (cleared of a
+ * stale socket first, its mode set, removed again at shutdown), and the
+ * start of shutdown.
+ */
+export abstract class UnixListenerBase implements SocketListener {
   /** We created the socket file (and so remove it on shutdown). */
-  private owned = false;
+  protected owned = false;
+  /** Shutting down: no new clients, no more input served; output still goes out. */
+  protected closing = false;
 
   constructor(
-    private readonly endpoint: Endpoint,
+    protected readonly endpoint: Endpoint,
     readonly path: string | null,
-    private readonly opts: ListenerOptions,
+    protected readonly opts: ListenerOptions,
   ) {}
 
-  /**
-   * Bind our own socket at `path`, replacing a stale one, but never one a
-   * running daemon still answers on.
-   */
   async listen(): Promise<void> {
     if (!this.path) throw new Error("no socket path");
     await clearSocketPath(this.path);
-    await this.start({ path: this.path });
-    chmodSync(this.path, this.opts.mode);
+    await this.bindAt(this.path);
     this.owned = true;
+    chmodSync(this.path, this.opts.mode);
+  }
+
+  /** Bind a listening socket at `path` (cleared already) and start accepting on it. */
+  protected abstract bindAt(path: string): Promise<void>;
+
+  abstract adopt(fd: number): Promise<void>;
+
+  quiesce(): void {
+    this.closing = true;
+  }
+
+  abstract close(graceMs?: number): Promise<void>;
+
+  /** Wait for every client's goodbye, at most `graceMs` in all. */
+  protected static async farewell(goodbyes: Promise<void>[], graceMs: number): Promise<void> {
+    await Promise.race([Promise.all(goodbyes), new Promise((r) => setTimeout(r, graceMs).unref())]);
+  }
+
+  /** The socket file we made goes (the end of shutdown). */
+  protected removeOwnSocket(): void {
+    if (this.owned && this.path) rmSync(this.path, { force: true });
+  }
+}
+
+/** The listener on node:net: where the native transport (src/transport/unix-native.ts) is not built, or not chosen. */
+export class NodeUnixListener extends UnixListenerBase {
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+
+  protected bindAt(path: string): Promise<void> {
+    return this.start({ path });
   }
 
   /** Serve an already-listening socket inherited from systemd. */
@@ -75,8 +106,6 @@ export class NodeUnixListener implements SocketListener {
       });
     });
   }
-
-  private closing = false;
 
   private accept(socket: Socket): void {
     if (this.closing) {
@@ -120,51 +149,38 @@ export class NodeUnixListener implements SocketListener {
     });
   }
 
-  /** Stop accepting clients and serving input; output still goes out (the start of shutdown). */
-  quiesce(): void {
-    this.closing = true;
-  }
-
-  /**
-   * Shut down: stop accepting, stop processing requests, let every reply
-   * already produced reach its client, then close. Input that arrives
-   * meanwhile is read and dropped, so that closing does not reset the
-   * connection under the client's feet. Bounded by `graceMs`.
-   */
   async close(graceMs = 2000): Promise<void> {
     this.closing = true;
     const server = this.server;
     this.server = null;
     const serverClosed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
     const sockets = [...this.sockets];
-    await Promise.race([
-      Promise.all(
-        sockets.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              if (s.destroyed) return resolve();
-              s.removeAllListeners("data");
-              s.on("data", () => {});
-              s.once("close", () => resolve());
-              s.resume();
-              // FIN once everything written so far is flushed. Then a short
-              // wait still reads (and drops) what the client sends, as closing
-              // with unread input would reset its connection; an idle client
-              // does not hold the shutdown up.
-              s.end(() => setTimeout(resolve, LINGER_MS).unref());
-            }),
-        ),
+    await UnixListenerBase.farewell(
+      sockets.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            if (s.destroyed) return resolve();
+            s.removeAllListeners("data");
+            s.on("data", () => {});
+            s.once("close", () => resolve());
+            s.resume();
+            // FIN once everything written so far is flushed. Then a short
+            // wait still reads (and drops) what the client sends, as closing
+            // with unread input would reset its connection; an idle client
+            // does not hold the shutdown up.
+            s.end(() => setTimeout(resolve, LINGER_MS).unref());
+          }),
       ),
-      new Promise((r) => setTimeout(r, graceMs).unref()),
-    ]);
+      graceMs,
+    );
     for (const s of sockets) s.destroy();
     await serverClosed;
-    if (this.owned && this.path) rmSync(this.path, { force: true });
+    this.removeOwnSocket();
   }
 }
 
 /** After our last byte is flushed, how long shutdown keeps reading a client's input. */
-const LINGER_MS = 50;
+export const LINGER_MS = 50;
 
 /**
  * Make way for a socket at `path`: its directories made, a stale socket
